@@ -1,0 +1,75 @@
+//! The command line as a user meets it: help, usage errors and exit codes.
+
+use crate::support::{kdind, run, text};
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for command in [
+        "build",
+        "up",
+        "kubeconfig",
+        "env",
+        "down",
+        "list",
+        "config defaults",
+    ] {
+        let mut invocation = kdind();
+        invocation.args(command.split(' ')).arg("--help");
+        let (output, description) = run(&mut invocation);
+        assert!(output.status.success(), "{description}");
+        let help = text(&output.stdout);
+        assert!(
+            help.contains("Example"),
+            "no example in `kdind {command} --help`:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn bad_name_exits_2_and_states_the_rule() {
+    let (output, description) = run(kdind().args(["down", "--name", "My_Cluster"]));
+    assert_eq!(output.status.code(), Some(2), "{description}");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("lower-case letters, digits and '-'"),
+        "{description}"
+    );
+    assert!(stderr.contains("at most 63 characters"), "{description}");
+}
+
+#[test]
+fn too_long_name_exits_2() {
+    let name = "a".repeat(64);
+    let (output, description) = run(kdind().args(["up", "--name", &name]));
+    assert_eq!(output.status.code(), Some(2), "{description}");
+}
+
+#[test]
+fn unknown_command_exits_2() {
+    let (output, description) = run(kdind().arg("launch"));
+    assert_eq!(output.status.code(), Some(2), "{description}");
+}
+
+#[test]
+fn unreachable_engine_exits_1_naming_the_socket() {
+    let (output, description) = run(kdind()
+        .arg("list")
+        .env("DOCKER_HOST", "unix:///nonexistent.sock"));
+    assert_eq!(output.status.code(), Some(1), "{description}");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("unix:///nonexistent.sock"), "{description}");
+    assert!(stderr.contains("hint:"), "{description}");
+    assert!(output.stdout.is_empty(), "{description}");
+}
+
+#[test]
+fn missing_tls_material_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, description) = run(kdind()
+        .arg("list")
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+        .env("DOCKER_TLS_VERIFY", "1")
+        .env("DOCKER_CERT_PATH", dir.path()));
+    assert_eq!(output.status.code(), Some(1), "{description}");
+    assert!(text(&output.stderr).contains("ca.pem"), "{description}");
+}

@@ -1,0 +1,9 @@
+//! kdind's integration tests: one binary, readable helpers in `support`.
+//!
+//! Tests whose names start with `engine_` need a Docker engine. With
+//! `KDIND_REQUIRE_DOCKER=1` (CI) a missing engine fails them; otherwise they skip and say so
+//! on stderr.
+
+mod cli;
+mod list;
+mod support;

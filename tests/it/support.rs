@@ -1,0 +1,122 @@
+//! Helpers shared by the integration tests: running the kdind binary, and a Docker engine
+//! that is either there, skipped with a visible reason, or a loud failure in CI.
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+/// The kdind binary under test, with a clean environment for the settings it reads.
+pub fn kdind() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kdind"));
+    command.env_remove("KDIND_NAME").env("NO_COLOR", "1");
+    command
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Run and describe the result in one string, for assertion messages.
+pub fn run(command: &mut Command) -> (Output, String) {
+    let output = command.output().expect("failed to run command");
+    let description = format!(
+        "{command:?}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    (output, description)
+}
+
+/// A unique suffix for names of objects a test creates on the shared engine.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The Docker engine, for tests named `engine_*`.
+pub struct Docker {
+    pub base_image: String,
+}
+
+impl Docker {
+    /// The engine if it answers. When it does not: panic under `KDIND_REQUIRE_DOCKER=1`,
+    /// otherwise print a visible skip line (straight to stderr, past the test harness's
+    /// capture) and return None.
+    pub fn require(test: &str) -> Option<Self> {
+        let answers = Command::new("docker")
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .output()
+            .map(|output| output.status.success())
+            .unwrap_or(false);
+        if !answers {
+            if std::env::var("KDIND_REQUIRE_DOCKER").as_deref() == Ok("1") {
+                panic!(
+                    "{test}: KDIND_REQUIRE_DOCKER=1 but no Docker engine answers `docker version`"
+                );
+            }
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test}: no Docker engine answers `docker version` (set KDIND_REQUIRE_DOCKER=1 to make this a failure)"
+            );
+            return None;
+        }
+        let base_image = std::env::var("KDIND_TEST_BASE_IMAGE")
+            .unwrap_or_else(|_| "kdind-local/debian:trixie".to_owned());
+        let docker = Self { base_image };
+        let present = docker
+            .cli(&["image", "inspect", &docker.base_image])
+            .status
+            .success();
+        assert!(
+            present,
+            "{test}: base image {} is missing; make it with scripts/local-base-image.sh",
+            docker.base_image
+        );
+        Some(docker)
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .args(args)
+            .output()
+            .expect("failed to run the docker CLI")
+    }
+
+    /// `docker create` a container that is removed again when the guard drops.
+    pub fn create_container(&self, name: &str, labels: &[(&str, &str)]) -> ContainerGuard {
+        let mut args = vec!["create".to_owned(), "--name".to_owned(), name.to_owned()];
+        for (key, value) in labels {
+            args.push("--label".to_owned());
+            args.push(format!("{key}={value}"));
+        }
+        args.extend([self.base_image.clone(), "true".to_owned()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = self.cli(&args);
+        assert!(
+            output.status.success(),
+            "docker create failed: {}",
+            text(&output.stderr)
+        );
+        ContainerGuard {
+            name: name.to_owned(),
+        }
+    }
+}
+
+/// Removes a container when a test ends, passing or failing.
+pub struct ContainerGuard {
+    pub name: String,
+}
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", "-v", &self.name])
+            .output();
+    }
+}
