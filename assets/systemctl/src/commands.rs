@@ -226,8 +226,14 @@ pub fn run(options: Options) -> i32 {
             }
             other => report("reload", unit, other),
         }),
-        "is-active" => is_active(&manager, &units, options.quiet),
-        "is-failed" => is_failed(&manager, &units, options.quiet),
+        "is-active" => is_state(
+            &manager,
+            &units,
+            options.quiet,
+            ActiveState::Active,
+            EXIT_NOT_ACTIVE,
+        ),
+        "is-failed" => is_state(&manager, &units, options.quiet, ActiveState::Failed, 1),
         "is-enabled" => is_enabled(&manager, &units, options.quiet),
         "status" => status(&manager, &units, options.lines),
         "enable" => each(&units, |unit| enable(&manager, unit, true, options.now)),
@@ -313,35 +319,27 @@ fn report(verb: &str, unit: &str, result: Result<(), Failure>) -> i32 {
     }
 }
 
-fn is_active(manager: &Manager, units: &[String], quiet: bool) -> i32 {
-    let mut any_active = false;
+/// Print each unit's active state (unless quiet); exit 0 if any unit is in `wanted`,
+/// else `otherwise` (`is-active` answers 3, `is-failed` 1).
+fn is_state(
+    manager: &Manager,
+    units: &[String],
+    quiet: bool,
+    wanted: ActiveState,
+    otherwise: i32,
+) -> i32 {
+    let mut any = false;
     for unit in units {
         let (_, active, _) = manager.observe(unit);
-        any_active |= active == ActiveState::Active;
+        any |= active == wanted;
         if !quiet {
             println!("{}", active.as_str());
         }
     }
-    if any_active {
+    if any {
         0
     } else {
-        EXIT_NOT_ACTIVE
-    }
-}
-
-fn is_failed(manager: &Manager, units: &[String], quiet: bool) -> i32 {
-    let mut any_failed = false;
-    for unit in units {
-        let (_, active, _) = manager.observe(unit);
-        any_failed |= active == ActiveState::Failed;
-        if !quiet {
-            println!("{}", active.as_str());
-        }
-    }
-    if any_failed {
-        0
-    } else {
-        1
+        otherwise
     }
 }
 

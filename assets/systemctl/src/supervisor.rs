@@ -297,15 +297,7 @@ impl Attempt<'_> {
                         return exit_outcome(status, &success_codes, "exited before it was ready")
                     }
                     Readiness::TimedOut => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        return Outcome {
-                            result: "timeout",
-                            exit_status: None,
-                            clean: false,
-                            restartable: true,
-                            message: "did not report READY=1 in time; killed".into(),
-                        };
+                        return timed_out(&mut child, "did not report READY=1 in time".into())
                     }
                 }
                 drop(socket);
@@ -328,17 +320,7 @@ impl Attempt<'_> {
                 Some(status) => {
                     return exit_outcome(status, &success_codes, "failed while forking")
                 }
-                None => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Outcome {
-                        result: "timeout",
-                        exit_status: None,
-                        clean: false,
-                        restartable: true,
-                        message: "did not fork in time".into(),
-                    };
-                }
+                None => return timed_out(&mut child, "did not fork in time".into()),
             },
             _ => {}
         }
@@ -444,15 +426,10 @@ impl Attempt<'_> {
                     ))
                 }
                 None => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Some(Outcome {
-                        result: "timeout",
-                        exit_status: None,
-                        clean: false,
-                        restartable: true,
-                        message: format!("{key} {} timed out", invocation.describe()),
-                    });
+                    return Some(timed_out(
+                        &mut child,
+                        format!("{key} {} timed out", invocation.describe()),
+                    ))
                 }
             }
         }
@@ -517,6 +494,19 @@ pub fn wait_with_timeout(child: &mut Child, timeout: Option<Duration>) -> Option
         }
         sleep(interval);
         interval = (interval * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Kill a process that overran its start timeout and describe the outcome.
+fn timed_out(child: &mut Child, message: String) -> Outcome {
+    let _ = child.kill();
+    let _ = child.wait();
+    Outcome {
+        result: "timeout",
+        exit_status: None,
+        clean: false,
+        restartable: true,
+        message: format!("{message}; killed"),
     }
 }
 

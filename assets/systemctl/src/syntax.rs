@@ -75,14 +75,7 @@ pub fn split_words(line: &str) -> Result<Vec<Word>, String> {
                     closed = true;
                     break;
                 }
-                if c == '\\' {
-                    let escaped = chars
-                        .next()
-                        .ok_or_else(|| format!("trailing backslash in {line:?}"))?;
-                    word.text.push(unescape(escaped));
-                } else {
-                    word.text.push(c);
-                }
+                push_char(&mut word.text, c, &mut chars, line)?;
             }
             if !closed {
                 return Err(format!("unterminated quote in {line:?}"));
@@ -96,19 +89,30 @@ pub fn split_words(line: &str) -> Result<Vec<Word>, String> {
                     break;
                 }
                 chars.next();
-                if c == '\\' {
-                    let escaped = chars
-                        .next()
-                        .ok_or_else(|| format!("trailing backslash in {line:?}"))?;
-                    word.text.push(unescape(escaped));
-                } else {
-                    word.text.push(c);
-                }
+                push_char(&mut word.text, c, &mut chars, line)?;
             }
         }
         words.push(word);
     }
     Ok(words)
+}
+
+/// Append `c` to `text`, reading the escaped character after a backslash.
+fn push_char(
+    text: &mut String,
+    c: char,
+    rest: &mut impl Iterator<Item = char>,
+    line: &str,
+) -> Result<(), String> {
+    if c != '\\' {
+        text.push(c);
+        return Ok(());
+    }
+    let escaped = rest
+        .next()
+        .ok_or_else(|| format!("trailing backslash in {line:?}"))?;
+    text.push(unescape(escaped));
+    Ok(())
 }
 
 fn unescape(c: char) -> char {
