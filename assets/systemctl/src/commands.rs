@@ -704,15 +704,20 @@ fn type_matches(options: &Options, name: &str) -> bool {
             .any(|kind| name.ends_with(&format!(".{kind}")))
 }
 
+/// The units `list-units` and `list-unit-files` consider: known, of the asked types, loadable.
+fn listed_units<'a>(
+    manager: &'a Manager,
+    options: &'a Options,
+) -> impl Iterator<Item = (String, Unit)> + 'a {
+    known_units(manager)
+        .into_iter()
+        .filter(|name| type_matches(options, name))
+        .filter_map(|name| manager.load(&name).ok().map(|unit| (name, unit)))
+}
+
 fn list_units(manager: &Manager, options: &Options) -> i32 {
     let mut rows = Vec::new();
-    for name in known_units(manager) {
-        if !type_matches(options, &name) {
-            continue;
-        }
-        let Ok(unit) = manager.load(&name) else {
-            continue;
-        };
+    for (name, unit) in listed_units(manager, options) {
         let (_, active, sub) = manager.observe(&name);
         let wanted_state = options
             .states
@@ -747,13 +752,7 @@ fn list_units(manager: &Manager, options: &Options) -> i32 {
 
 fn list_unit_files(manager: &Manager, options: &Options) -> i32 {
     let mut rows = Vec::new();
-    for name in known_units(manager) {
-        if !type_matches(options, &name) {
-            continue;
-        }
-        let Ok(unit) = manager.load(&name) else {
-            continue;
-        };
+    for (name, unit) in listed_units(manager, options) {
         if unit.exists() {
             rows.push([name.clone(), unit_file_state(manager, &unit).to_owned()]);
         }
