@@ -322,6 +322,17 @@ impl Unit {
             return Ok(());
         }
         let service_type = self.service_type()?;
+        for key in ["User", "Group"] {
+            // Running a service as root that asked for less would be a silent escalation.
+            if let Some(value) = self
+                .get("Service", key)
+                .filter(|value| !matches!(*value, "" | "root" | "0"))
+            {
+                return Err(BadUnit(format!(
+                    "{key}={value} is not supported: every service runs as root here"
+                )));
+            }
+        }
         self.restart_policy()?;
         self.kill_mode()?;
         self.kill_signal()?;
@@ -553,6 +564,14 @@ mod tests {
                 "/etc/systemd/system/one.service",
                 "[Service]\nType=oneshot\nExecStart=/bin/true\nExecStart=/bin/true\n",
             ),
+            (
+                "/etc/systemd/system/user.service",
+                "[Service]\nUser=nobody\nExecStart=/bin/true\n",
+            ),
+            (
+                "/etc/systemd/system/root.service",
+                "[Service]\nUser=root\nGroup=0\nExecStart=/bin/true\n",
+            ),
         ]);
         assert!(Unit::load(&root, "none.service")
             .unwrap()
@@ -567,6 +586,16 @@ mod tests {
             .0
             .contains("Restart=sometimes"));
         assert!(Unit::load(&root, "one.service").unwrap().validate().is_ok());
+        assert!(Unit::load(&root, "user.service")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .0
+            .contains("User=nobody"));
+        assert!(Unit::load(&root, "root.service")
+            .unwrap()
+            .validate()
+            .is_ok());
     }
 
     #[test]
