@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::paths::Root;
-use crate::state::write_atomically;
+use crate::state::{remove_if_present, write_atomically};
 use crate::syntax::{self, ExecLine};
 use crate::sys;
 use crate::unit::{self, BadUnit, Unit};
@@ -252,10 +252,7 @@ fn bind_stream(root: &Root, socket: &Unit, address: &str) -> io::Result<OwnedFd>
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
         }
-        match fs::remove_file(&path) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
-            _ => {}
-        }
+        remove_if_present(&path)?;
         let listener = UnixListener::bind(&path)?;
         let mode = socket
             .get("Socket", "SocketMode")

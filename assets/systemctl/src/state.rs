@@ -262,10 +262,7 @@ impl Store {
     }
 
     pub fn remove(&self, unit: &str) -> io::Result<()> {
-        match fs::remove_file(self.record_path(unit)) {
-            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-            _ => Ok(()),
-        }
+        remove_if_present(&self.record_path(unit))
     }
 
     /// Hold the unit's lock until the returned file is dropped: one start or stop at a time.
@@ -294,10 +291,7 @@ impl Store {
         if on {
             write_atomically(&path, b"")
         } else {
-            match fs::remove_file(path) {
-                Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-                _ => Ok(()),
-            }
+            remove_if_present(&path)
         }
     }
 
@@ -316,6 +310,14 @@ impl Store {
                     .map(str::to_owned)
             })
             .collect()
+    }
+}
+
+/// Remove a file; one that is already gone is not an error.
+pub fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
     }
 }
 
