@@ -1,9 +1,13 @@
 //! The command line: clap types only. Nothing here talks to Docker or the file system;
 //! `commands` turns these values into plain settings and runs them.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::artifacts::Mirror;
 use crate::cluster::ClusterName;
+use crate::config::Arch;
 
 /// A real Kubernetes cluster in one container.
 ///
@@ -24,7 +28,8 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Print only errors and the command's data (no progress, no notes).
+    /// No bars, spinners or notes: only errors, warnings, one line per download and the
+    /// command's data.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
@@ -39,8 +44,10 @@ pub enum Command {
     ///
     /// Downloads pinned, checksum-verified artifacts into the local cache and streams the
     /// build context to the Docker engine.
-    #[command(after_help = "Example:\n  kdind build")]
-    Build,
+    #[command(
+        after_help = "Examples:\n  kdind build\n  kdind build --download-only            # fill the cache, e.g. before going offline\n  kdind build --print-artifacts -o json\n  kdind build --mirror https://mirror.example.com/kdind --config kdind.toml"
+    )]
+    Build(BuildArgs),
 
     /// Start a cluster and wait until its node is Ready.
     ///
@@ -88,6 +95,53 @@ pub enum ConfigCommand {
     /// Print the complete default kdind.toml, with comments.
     #[command(after_help = "Example:\n  kdind config defaults > kdind.toml")]
     Defaults,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+
+    /// Download and verify every artifact into the cache, then stop.
+    #[arg(long, conflicts_with = "print_artifacts")]
+    pub download_only: bool,
+
+    /// List each artifact with its URL, sha256 and whether it is cached; download nothing.
+    #[arg(long)]
+    pub print_artifacts: bool,
+
+    /// Output format of --print-artifacts.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table, requires = "print_artifacts")]
+    pub output: OutputFormat,
+}
+
+/// Where the node image's artifacts come from.
+#[derive(Debug, Args)]
+pub struct ArtifactArgs {
+    /// The configuration file (`kdind config defaults` prints a complete one). Checksums
+    /// read from upstream are recorded in kdind.lock next to it.
+    #[arg(long, env = "KDIND_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Fetch every https://HOST/PATH as URL/HOST/PATH (an internal mirror or proxy cache).
+    #[arg(long, env = "KDIND_MIRROR", value_name = "URL")]
+    pub mirror: Option<Mirror>,
+
+    /// Use no network at all: every artifact must already be in the cache.
+    #[arg(long)]
+    pub offline: bool,
+
+    /// Accept artifacts that have no checksum to verify against (a warning names each).
+    #[arg(long)]
+    pub allow_unverified: bool,
+
+    /// The architecture of the node image [default: this machine's].
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+
+    /// The download cache [default: $XDG_CACHE_HOME/kdind, else ~/.cache/kdind].
+    #[arg(long, env = "KDIND_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +226,18 @@ mod tests {
             }
             other => panic!("parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn output_format_belongs_to_print_artifacts() {
+        let error = Cli::try_parse_from(["kdind", "build", "-o", "json"]).unwrap_err();
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+        let error =
+            Cli::try_parse_from(["kdind", "build", "--mirror", "mirror.local"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation);
     }
 
     #[test]

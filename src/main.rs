@@ -2,10 +2,13 @@
 //! an error chain once, and turn the outcome into an exit code (0 success, 1 failure,
 //! 2 usage, 130 after Ctrl-C).
 
+mod artifacts;
 mod cli;
 mod cluster;
 mod commands;
+mod config;
 mod docker;
+mod fsutil;
 mod progress;
 
 use std::process::ExitCode;

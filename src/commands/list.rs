@@ -27,9 +27,11 @@ pub async fn run(printer: &Printer, output: OutputFormat) -> Result<ExitStatus> 
     let containers = engine.containers_with_label(&Labels::filter(None)).await?;
     let rows = rows(containers);
     match output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        OutputFormat::Json => {
+            super::output(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?
+        }
         OutputFormat::Table if rows.is_empty() => printer.note("No kdind clusters on this engine."),
-        OutputFormat::Table => print!("{}", table(&rows, unix_now())),
+        OutputFormat::Table => super::output(&table(&rows, unix_now()))?,
     }
     Ok(ExitStatus::Success)
 }
@@ -58,7 +60,7 @@ fn rows(containers: Vec<ContainerInfo>) -> Vec<ClusterRow> {
 
 fn table(rows: &[ClusterRow], now_unix: i64) -> String {
     let header = ["NAME", "STATE", "KUBERNETES", "API ENDPOINT", "AGE"].map(String::from);
-    let mut lines = vec![header];
+    let mut lines = vec![header.to_vec()];
     for row in rows {
         let dash = |value: &str| {
             if value.is_empty() {
@@ -67,28 +69,18 @@ fn table(rows: &[ClusterRow], now_unix: i64) -> String {
                 value.to_owned()
             }
         };
-        lines.push([
-            row.name.clone(),
-            dash(&row.state),
-            dash(&row.kubernetes_version),
-            dash(&row.api_endpoint),
-            age(now_unix - row.created_unix),
-        ]);
+        lines.push(
+            [
+                row.name.clone(),
+                dash(&row.state),
+                dash(&row.kubernetes_version),
+                dash(&row.api_endpoint),
+                age(now_unix - row.created_unix),
+            ]
+            .to_vec(),
+        );
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|i| lines.iter().map(|line| line[i].len()).max().unwrap_or(0))
-        .collect();
-    let mut text = String::new();
-    for line in &lines {
-        let cells: Vec<String> = line
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        text.push_str(cells.join("   ").trim_end());
-        text.push('\n');
-    }
-    text
+    super::columns(&lines)
 }
 
 /// An age the way kubectl prints it: the largest unit only.

@@ -1,6 +1,7 @@
 //! One file per subcommand. Each takes plain settings and returns an exit status; only
 //! this module looks at the parsed command line.
 
+mod build;
 mod list;
 
 use anyhow::Result;
@@ -36,11 +37,54 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
     let printer = Printer::new(cli.global.quiet, cli.global.verbose);
     match cli.command {
         Command::List(args) => list::run(&printer, args.output).await,
-        Command::Build => Err(NotImplemented("build").into()),
+        Command::Build(args) => build::run(&printer, args).await,
         Command::Up(_) => Err(NotImplemented("up").into()),
         Command::Kubeconfig(_) => Err(NotImplemented("kubeconfig").into()),
         Command::Env(_) => Err(NotImplemented("env").into()),
         Command::Down(_) => Err(NotImplemented("down").into()),
-        Command::Config(ConfigCommand::Defaults) => Err(NotImplemented("config defaults").into()),
+        Command::Config(ConfigCommand::Defaults) => {
+            output(crate::config::DEFAULT_FILE)?;
+            Ok(ExitStatus::Success)
+        }
     }
+}
+
+/// Write a command's data to stdout. A reader that went away (`kdind ... | head`) is not
+/// an error.
+pub fn output(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(error).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Left-aligned columns separated by three spaces, the first row being the header.
+pub fn columns(rows: &[Vec<String>]) -> String {
+    let count = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..count)
+        .map(|i| {
+            rows.iter()
+                .map(|row| row.get(i).map_or(0, |cell| cell.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut text = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        text.push_str(cells.join("   ").trim_end());
+        text.push('\n');
+    }
+    text
 }

@@ -4,6 +4,8 @@
 //! `KDIND_REQUIRE_DOCKER=1` (CI) a missing engine fails them; otherwise they skip and say so
 //! on stderr.
 
+mod artifacts;
 mod cli;
+mod http_server;
 mod list;
 mod support;

@@ -1,0 +1,573 @@
+//! `kdind.toml`: the node image's configuration. The defaults are the commented file under
+//! `assets/`, parsed by the same code as a user's file, so `kdind config defaults` and
+//! the built-in values cannot drift apart.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+
+use crate::artifacts::digest::Digest;
+
+/// The complete default file, printed by `kdind config defaults`.
+pub const DEFAULT_FILE: &str = include_str!("../assets/kdind.toml");
+
+/// The artifacts the node image needs, in the order they are listed and downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ArtifactName {
+    Minikube,
+    Kubectl,
+    Kubeadm,
+    Kubelet,
+    CriDockerd,
+    Crictl,
+    CniPlugins,
+}
+
+impl ArtifactName {
+    pub const ALL: [Self; 7] = [
+        Self::Minikube,
+        Self::Kubectl,
+        Self::Kubeadm,
+        Self::Kubelet,
+        Self::CriDockerd,
+        Self::Crictl,
+        Self::CniPlugins,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Minikube => "minikube",
+            Self::Kubectl => "kubectl",
+            Self::Kubeadm => "kubeadm",
+            Self::Kubelet => "kubelet",
+            Self::CriDockerd => "cri-dockerd",
+            Self::Crictl => "crictl",
+            Self::CniPlugins => "cni-plugins",
+        }
+    }
+
+    /// kubectl, kubeadm and kubelet take their version from `kubernetes_version`.
+    pub fn follows_kubernetes(self) -> bool {
+        matches!(self, Self::Kubectl | Self::Kubeadm | Self::Kubelet)
+    }
+}
+
+impl fmt::Display for ArtifactName {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ArtifactName {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        Self::ALL
+            .into_iter()
+            .find(|name| name.as_str() == text)
+            .ok_or(())
+    }
+}
+
+/// A CPU architecture the node image can be built for, named as Kubernetes names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Amd64 => "amd64",
+            Self::Arm64 => "arm64",
+        }
+    }
+
+    /// The architecture kdind itself runs on, when it is one the image supports.
+    pub fn host() -> Option<Self> {
+        Self::from_machine(std::env::consts::ARCH)
+    }
+
+    /// From `uname -m` / Rust / Docker spellings.
+    pub fn from_machine(machine: &str) -> Option<Self> {
+        match machine {
+            "x86_64" | "amd64" => Some(Self::Amd64),
+            "aarch64" | "arm64" => Some(Self::Arm64),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// What to take out of an archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extract {
+    /// One member, by its path inside the archive.
+    Member(String),
+    /// Every regular file, flattened by base name.
+    All,
+}
+
+/// One artifact's settings, after merging the user's file over the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactSpec {
+    pub version: String,
+    /// URL template with `{version}` and `{arch}`.
+    pub url: String,
+    pub checksum_url: Option<String>,
+    pub sha256: BTreeMap<Arch, Digest>,
+    pub extract: Option<Extract>,
+}
+
+/// The whole configuration; every artifact is present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub kubernetes_version: String,
+    pub base_image: String,
+    pub artifacts: BTreeMap<ArtifactName, ArtifactSpec>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error("{origin} is not valid: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    kubernetes_version: Option<String>,
+    base_image: Option<String>,
+    #[serde(default)]
+    artifacts: BTreeMap<String, RawArtifact>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArtifact {
+    version: Option<String>,
+    url: Option<String>,
+    checksum_url: Option<String>,
+    sha256: Option<BTreeMap<String, String>>,
+    extract: Option<String>,
+}
+
+impl Config {
+    /// The built-in configuration.
+    pub fn defaults() -> Self {
+        Self::from_layers(None).expect("the built-in assets/kdind.toml is valid")
+    }
+
+    /// Load `path` over the defaults; `None` gives the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Self::defaults());
+        };
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
+            path: path.to_owned(),
+            cause,
+        })?;
+        Self::from_layers(Some((&path.display().to_string(), &text)))
+    }
+
+    /// Parse a user's file given as text, over the defaults.
+    #[cfg(test)]
+    pub fn from_user_text(origin: &str, text: &str) -> Result<Self, ConfigError> {
+        Self::from_layers(Some((origin, text)))
+    }
+
+    fn from_layers(user: Option<(&str, &str)>) -> Result<Self, ConfigError> {
+        let defaults = parse_raw("the built-in defaults", DEFAULT_FILE)?;
+        let Some((origin, text)) = user else {
+            return resolve("the built-in defaults", defaults);
+        };
+        let user = parse_raw(origin, text)?;
+        let invalid = |message: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            message,
+        };
+        let mut merged = defaults;
+        if user.kubernetes_version.is_some() {
+            merged.kubernetes_version = user.kubernetes_version;
+        }
+        if user.base_image.is_some() {
+            merged.base_image = user.base_image;
+        }
+        for (name, theirs) in user.artifacts {
+            let Ok(known) = name.parse::<ArtifactName>() else {
+                return Err(invalid(format!(
+                    "unknown artifact `{name}` in [artifacts]; the artifacts are {}",
+                    ArtifactName::ALL.map(ArtifactName::as_str).join(", ")
+                )));
+            };
+            if known.follows_kubernetes() && theirs.version.is_some() {
+                return Err(invalid(format!(
+                    "[artifacts.{name}] takes no `version`: set `kubernetes_version` at the top of the file"
+                )));
+            }
+            let ours = merged.artifacts.entry(name).or_default();
+            // A URL of the user's choosing needs a checksum of the user's choosing.
+            if theirs.url.is_some() {
+                ours.checksum_url = None;
+                ours.sha256 = None;
+            }
+            if theirs.version.is_some() {
+                ours.sha256 = None;
+            }
+            merge_option(&mut ours.version, theirs.version);
+            merge_option(&mut ours.url, theirs.url);
+            merge_option(&mut ours.checksum_url, theirs.checksum_url);
+            merge_option(&mut ours.sha256, theirs.sha256);
+            merge_option(&mut ours.extract, theirs.extract);
+        }
+        resolve(origin, merged)
+    }
+
+    pub fn artifact(&self, name: ArtifactName) -> &ArtifactSpec {
+        &self.artifacts[&name]
+    }
+
+    /// The version an artifact is fetched at.
+    #[cfg(test)]
+    pub fn version_of(&self, name: ArtifactName) -> &str {
+        &self.artifact(name).version
+    }
+}
+
+fn merge_option<T>(ours: &mut Option<T>, theirs: Option<T>) {
+    if theirs.is_some() {
+        *ours = theirs;
+    }
+}
+
+fn parse_raw(origin: &str, text: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|error| ConfigError::Syntax {
+        origin: origin.to_owned(),
+        message: error.to_string().trim_end().to_owned(),
+    })
+}
+
+fn resolve(origin: &str, raw: RawConfig) -> Result<Config, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        origin: origin.to_owned(),
+        message,
+    };
+    let kubernetes_version = raw
+        .kubernetes_version
+        .ok_or_else(|| invalid("`kubernetes_version` is missing".to_owned()))?;
+    check_kubernetes_version(&kubernetes_version).map_err(invalid)?;
+    let base_image = raw
+        .base_image
+        .ok_or_else(|| invalid("`base_image` is missing".to_owned()))?;
+    if base_image.is_empty() || base_image.chars().any(char::is_whitespace) {
+        return Err(invalid(format!(
+            "`base_image` must be an image reference, not `{base_image}`"
+        )));
+    }
+    let mut artifacts = BTreeMap::new();
+    for name in ArtifactName::ALL {
+        let raw = raw
+            .artifacts
+            .get(name.as_str())
+            .cloned()
+            .unwrap_or_default();
+        let table = format!("[artifacts.{name}]");
+        let version = if name.follows_kubernetes() {
+            kubernetes_version.clone()
+        } else {
+            raw.version
+                .ok_or_else(|| invalid(format!("{table} has no `version`")))?
+        };
+        check_version(&version).map_err(|message| invalid(format!("{table}: {message}")))?;
+        let url = raw
+            .url
+            .ok_or_else(|| invalid(format!("{table} has no `url`")))?;
+        check_url_template(&url).map_err(|message| invalid(format!("{table} url: {message}")))?;
+        let checksum_url = raw.checksum_url.filter(|url| !url.is_empty());
+        if let Some(checksum_url) = &checksum_url {
+            check_url_template(checksum_url)
+                .map_err(|message| invalid(format!("{table} checksum_url: {message}")))?;
+        }
+        let mut sha256 = BTreeMap::new();
+        for (arch, value) in raw.sha256.unwrap_or_default() {
+            let Some(parsed_arch) = Arch::from_machine(&arch).filter(|a| a.as_str() == arch) else {
+                return Err(invalid(format!(
+                    "{table} sha256 has unknown architecture `{arch}`; use amd64 or arm64"
+                )));
+            };
+            let digest = value
+                .parse::<Digest>()
+                .map_err(|error| invalid(format!("{table} sha256.{arch}: {error}")))?;
+            sha256.insert(parsed_arch, digest);
+        }
+        let extract = match raw.extract.as_deref() {
+            None | Some("") => None,
+            Some("*") => Some(Extract::All),
+            Some(member) => {
+                if member.starts_with('/') || member.split('/').any(|part| part == "..") {
+                    return Err(invalid(format!(
+                        "{table} extract: `{member}` must be a relative path inside the archive"
+                    )));
+                }
+                Some(Extract::Member(member.to_owned()))
+            }
+        };
+        artifacts.insert(
+            name,
+            ArtifactSpec {
+                version,
+                url,
+                checksum_url,
+                sha256,
+                extract,
+            },
+        );
+    }
+    Ok(Config {
+        kubernetes_version,
+        base_image,
+        artifacts,
+    })
+}
+
+fn check_kubernetes_version(version: &str) -> Result<(), String> {
+    let numbers = version.strip_prefix('v').unwrap_or("");
+    let core = numbers.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = parts.len() == 3
+        && parts
+            .iter()
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+    if !numeric {
+        return Err(format!(
+            "`kubernetes_version` must look like v1.35.1, not `{version}`"
+        ));
+    }
+    check_version(version)
+}
+
+/// Versions end up in URLs, paths and image tags: keep them to a safe alphabet.
+fn check_version(version: &str) -> Result<(), String> {
+    let safe = !version.is_empty()
+        && version.len() <= 64
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+' | b'_'));
+    if safe {
+        Ok(())
+    } else {
+        Err(format!(
+            "version `{version}` may hold only letters, digits, '.', '-', '+' and '_'"
+        ))
+    }
+}
+
+fn check_url_template(template: &str) -> Result<(), String> {
+    let scheme_ok = ["https://", "http://", "file:///"]
+        .iter()
+        .any(|scheme| template.starts_with(scheme));
+    if !scheme_ok {
+        return Err(format!(
+            "`{template}` must start with https://, http:// or file:/// (an absolute path)"
+        ));
+    }
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("`{template}` has an unclosed `{{`"))?;
+        let key = &after[..close];
+        if key != "version" && key != "arch" {
+            return Err(format!(
+                "`{template}` uses `{{{key}}}`; only {{version}} and {{arch}} are known"
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// Fill `{version}` and `{arch}` into a URL template.
+pub fn expand(template: &str, version: &str, arch: Arch) -> String {
+    template
+        .replace("{version}", version)
+        .replace("{arch}", arch.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(text: &str) -> Result<Config, ConfigError> {
+        Config::from_user_text("kdind.toml", text)
+    }
+
+    #[test]
+    fn defaults_hold_every_artifact_at_the_documented_versions() {
+        let config = Config::defaults();
+        assert_eq!(config.kubernetes_version, "v1.35.1");
+        assert_eq!(config.base_image, "debian:trixie-slim");
+        let versions: Vec<(&str, &str)> = ArtifactName::ALL
+            .iter()
+            .map(|name| (name.as_str(), config.version_of(*name)))
+            .collect();
+        assert_eq!(
+            versions,
+            [
+                ("minikube", "v1.38.1"),
+                ("kubectl", "v1.35.1"),
+                ("kubeadm", "v1.35.1"),
+                ("kubelet", "v1.35.1"),
+                ("cri-dockerd", "0.4.3"),
+                ("crictl", "v1.35.0"),
+                ("cni-plugins", "v1.9.1"),
+            ]
+        );
+        let cri = config.artifact(ArtifactName::CriDockerd);
+        assert_eq!(cri.checksum_url, None, "upstream publishes none");
+        assert_eq!(
+            expand(&cri.url, &cri.version, Arch::Arm64),
+            "https://github.com/Mirantis/cri-dockerd/releases/download/v0.4.3/cri-dockerd-0.4.3.arm64.tgz"
+        );
+        assert_eq!(
+            cri.extract,
+            Some(Extract::Member("cri-dockerd/cri-dockerd".into()))
+        );
+        let kubelet = config.artifact(ArtifactName::Kubelet);
+        assert_eq!(
+            expand(
+                kubelet.checksum_url.as_deref().unwrap(),
+                &kubelet.version,
+                Arch::Amd64
+            ),
+            "https://dl.k8s.io/release/v1.35.1/bin/linux/amd64/kubelet.sha256"
+        );
+    }
+
+    #[test]
+    fn an_empty_user_file_is_the_defaults() {
+        assert_eq!(user("").unwrap(), Config::defaults());
+        assert_eq!(user(DEFAULT_FILE).unwrap(), Config::defaults());
+    }
+
+    #[test]
+    fn kubernetes_version_drives_the_three_kubernetes_binaries() {
+        let config = user("kubernetes_version = \"v1.34.2\"\n").unwrap();
+        for name in [
+            ArtifactName::Kubectl,
+            ArtifactName::Kubeadm,
+            ArtifactName::Kubelet,
+        ] {
+            assert_eq!(config.version_of(name), "v1.34.2");
+        }
+        assert_eq!(config.version_of(ArtifactName::Minikube), "v1.38.1");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let error = user("kubernetes_versoin = \"v1.35.1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("kubernetes_versoin"), "{error}");
+        let error = user("[artifacts.minikube]\nchecksum = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("checksum"), "{error}");
+        let error = user("[artifacts.helm]\nversion = \"v3\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown artifact `helm`"), "{error}");
+    }
+
+    #[test]
+    fn kubernetes_binaries_take_no_version_of_their_own() {
+        let error = user("[artifacts.kubelet]\nversion = \"v1.30.0\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("kubernetes_version"), "{error}");
+    }
+
+    #[test]
+    fn a_user_url_drops_the_default_checksum_url() {
+        let config = user("[artifacts.minikube]\nurl = \"file:///opt/minikube\"\n").unwrap();
+        let minikube = config.artifact(ArtifactName::Minikube);
+        assert_eq!(minikube.url, "file:///opt/minikube");
+        assert_eq!(minikube.checksum_url, None);
+        // A new version alone keeps the templated checksum URL.
+        let config = user("[artifacts.crictl]\nversion = \"v1.34.0\"\n").unwrap();
+        assert!(config.artifact(ArtifactName::Crictl).checksum_url.is_some());
+    }
+
+    #[test]
+    fn pins_are_parsed_per_architecture() {
+        let hash = "a".repeat(64);
+        let config = user(&format!(
+            "[artifacts.cri-dockerd]\nsha256 = {{ amd64 = \"{hash}\" }}\n"
+        ))
+        .unwrap();
+        let pins = &config.artifact(ArtifactName::CriDockerd).sha256;
+        assert_eq!(pins[&Arch::Amd64].to_string(), hash);
+        assert!(!pins.contains_key(&Arch::Arm64));
+        let error = user("[artifacts.cri-dockerd]\nsha256 = { x86 = \"aa\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown architecture `x86`"), "{error}");
+        let error = user("[artifacts.cri-dockerd]\nsha256 = { amd64 = \"aa\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("64 hex digits"), "{error}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_reason() {
+        for (text, expected) in [
+            ("kubernetes_version = \"1.35\"\n", "must look like v1.35.1"),
+            (
+                "[artifacts.minikube]\nurl = \"ftp://x/{version}\"\n",
+                "must start with https://",
+            ),
+            (
+                "[artifacts.minikube]\nurl = \"https://x/{os}\"\n",
+                "only {version} and {arch}",
+            ),
+            (
+                "[artifacts.minikube]\nversion = \"v1/../x\"\n",
+                "may hold only",
+            ),
+            (
+                "[artifacts.crictl]\nextract = \"../etc/passwd\"\n",
+                "relative path",
+            ),
+            ("base_image = \"\"\n", "image reference"),
+            ("kubernetes_version = 1\n", "invalid type"),
+        ] {
+            let error = user(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn architectures_from_machine_names() {
+        assert_eq!(Arch::from_machine("x86_64"), Some(Arch::Amd64));
+        assert_eq!(Arch::from_machine("aarch64"), Some(Arch::Arm64));
+        assert_eq!(Arch::from_machine("riscv64"), None);
+    }
+}
