@@ -45,7 +45,7 @@ pub enum Command {
     /// Downloads pinned, checksum-verified artifacts into the local cache and streams the
     /// build context to the Docker engine.
     #[command(
-        after_help = "Examples:\n  kdind build\n  kdind build --download-only            # fill the cache, e.g. before going offline\n  kdind build --print-artifacts -o json\n  kdind build --mirror https://mirror.example.com/kdind --config kdind.toml"
+        after_help = "Examples:\n  kdind build\n  kdind build --download-only            # fill the cache, e.g. before going offline\n  kdind build --offline                  # from the cache only\n  kdind build --print-artifacts -o json\n  kdind build --context-out ctx.tar && docker buildx build -t node - < ctx.tar\n  kdind build --mirror https://mirror.example.com/kdind --config kdind.toml"
     )]
     Build(BuildArgs),
 
@@ -103,12 +103,29 @@ pub struct BuildArgs {
     pub artifacts: ArtifactArgs,
 
     /// Download and verify every artifact into the cache, then stop.
-    #[arg(long, conflicts_with = "print_artifacts")]
+    #[arg(long, conflicts_with_all = ["print_artifacts", "print_dockerfile", "context_out"])]
     pub download_only: bool,
 
     /// List each artifact with its URL, sha256 and whether it is cached; download nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["print_dockerfile", "context_out"])]
     pub print_artifacts: bool,
+
+    /// Print the rendered Dockerfile and stop.
+    #[arg(long, conflicts_with = "context_out")]
+    pub print_dockerfile: bool,
+
+    /// Write the build context (an uncompressed tar) to FILE, or to stdout with `-`, instead
+    /// of building: for `docker buildx build - < FILE` and remote builders.
+    #[arg(long, value_name = "FILE")]
+    pub context_out: Option<PathBuf>,
+
+    /// The image both build stages start from [default: base_image in kdind.toml].
+    #[arg(long, value_name = "IMAGE")]
+    pub base_image: Option<String>,
+
+    /// The image reference to build [default: kdind/node:<kubernetes version>-<config hash>].
+    #[arg(long, value_name = "REFERENCE")]
+    pub tag: Option<String>,
 
     /// Output format of --print-artifacts.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Table, requires = "print_artifacts")]

@@ -7,11 +7,15 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::query_parameters::{BuildImageOptionsBuilder, ListContainersOptionsBuilder};
 use bollard::{Docker, API_DEFAULT_VERSION};
+use futures_util::{Stream, StreamExt};
 
 /// Seconds a single engine request may take. Image builds raise it for large contexts.
 const REQUEST_TIMEOUT_SECONDS: u64 = 120;
+
+/// Seconds an image build may take to upload its context and get an answer.
+const BUILD_TIMEOUT_SECONDS: u64 = 3600;
 
 const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
@@ -216,6 +220,91 @@ impl Engine {
             })
             .collect())
     }
+}
+
+/// What an image build reports, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildEvent {
+    /// A line of the builder's output (`Step 3/20 : RUN ...`, a command's output, ...).
+    Output(String),
+    /// The build failed; the engine's message.
+    Failed(String),
+    /// The image that was built.
+    Built(String),
+}
+
+impl Engine {
+    /// Whether the engine is reached over the network (then the context is compressed).
+    pub fn is_remote(&self) -> bool {
+        self.endpoint.host.starts_with("tcp://")
+    }
+
+    pub fn host(&self) -> &str {
+        &self.endpoint.host
+    }
+
+    /// The engine's CPU architecture, as Docker names it (x86_64, aarch64, ...).
+    pub async fn architecture(&self) -> Result<String, EngineError> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(self.call_error("read its system information"))?;
+        Ok(info.architecture.unwrap_or_default())
+    }
+
+    /// Build an image from a tar context streamed from `body` (plain or gzip; the engine
+    /// tells them apart), with the classic builder, removing intermediate containers even
+    /// when a step fails. Each event is handed to `on_event` as it arrives.
+    pub async fn build_image(
+        &self,
+        tag: &str,
+        labels: &HashMap<String, String>,
+        body: impl Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+        mut on_event: impl FnMut(BuildEvent),
+    ) -> Result<(), EngineError> {
+        let options = BuildImageOptionsBuilder::new()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .labels(labels)
+            .build();
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(std::time::Duration::from_secs(BUILD_TIMEOUT_SECONDS));
+        let mut stream = docker.build_image(options, None, Some(bollard::body_try_stream(body)));
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(event) = build_event(info) {
+                        on_event(event);
+                    }
+                }
+                // A failed step arrives as an error in the stream: it is the build's outcome,
+                // not a failure to talk to the engine.
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    on_event(BuildEvent::Failed(error));
+                }
+                Err(cause) => return Err(self.call_error(format!("build image {tag}"))(cause)),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn build_event(info: bollard::models::BuildInfo) -> Option<BuildEvent> {
+    if let Some(detail) = info.error_detail {
+        return Some(BuildEvent::Failed(detail.message.unwrap_or_default()));
+    }
+    if let Some(id) = info.aux.and_then(|image| image.id) {
+        return Some(BuildEvent::Built(id));
+    }
+    info.stream
+        .or(info.status)
+        .filter(|text| !text.is_empty())
+        .map(BuildEvent::Output)
 }
 
 #[cfg(test)]

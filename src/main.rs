@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod docker;
 mod fsutil;
+mod image;
 mod progress;
 
 use std::process::ExitCode;

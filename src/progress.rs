@@ -29,6 +29,14 @@ impl Printer {
         self.terminal && !self.quiet
     }
 
+    pub fn verbose(&self) -> u8 {
+        if self.quiet {
+            0
+        } else {
+            self.verbose
+        }
+    }
+
     /// A line of information, hidden under `--quiet`.
     pub fn note(&self, message: impl AsRef<str>) {
         if !self.quiet {
@@ -37,7 +45,6 @@ impl Printer {
     }
 
     /// Detail shown only with `-v`.
-    #[allow(dead_code)]
     pub fn detail(&self, message: impl AsRef<str>) {
         if self.verbose > 0 && !self.quiet {
             self.line(message.as_ref());
@@ -206,5 +213,36 @@ pub fn bytes(count: u64) -> String {
         format!("{count} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A spinner with the current stage, for terminals only (callers check `animated()`).
+pub struct Spinner {
+    bar: indicatif::ProgressBar,
+}
+
+impl Spinner {
+    pub fn new(message: &str) -> Self {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}")
+                .expect("the spinner template is valid"),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar.set_message(message.to_owned());
+        Self { bar }
+    }
+
+    pub fn set(&self, message: &str) {
+        self.bar.set_message(message.to_owned());
+    }
+
+    /// A line above the spinner.
+    pub fn println(&self, line: &str) {
+        self.bar.println(line);
+    }
+
+    pub fn clear(self) {
+        self.bar.finish_and_clear();
     }
 }

@@ -1,19 +1,41 @@
 //! `kdind build`: the artifacts (`--download-only`, `--print-artifacts`) and the node image.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use super::{columns, output, ExitStatus, NotImplemented};
+use super::{columns, output, ExitStatus};
 use crate::artifacts::cache::Cache;
-use crate::artifacts::{ensure, Plan, Settings};
+use crate::artifacts::{ensure, Plan, Present, Settings};
 use crate::cli::{ArtifactArgs, BuildArgs, OutputFormat};
 use crate::config::{Arch, Config};
+use crate::docker::Engine;
+use crate::image;
 use crate::progress::Printer;
 
 pub async fn run(printer: &Printer, args: BuildArgs) -> Result<ExitStatus> {
-    let (config, settings) = load(&args.artifacts)?;
+    let (mut config, mut settings) = load(&args.artifacts)?;
+    if let Some(base_image) = &args.base_image {
+        config.base_image = base_image.clone();
+    }
+    if args.print_dockerfile {
+        output(&image::dockerfile::render(
+            &image::dockerfile::DockerfileInputs {
+                base_image: &config.base_image,
+                kubernetes_version: &config.kubernetes_version,
+            },
+        ))?;
+        return Ok(ExitStatus::Success);
+    }
+    let building = !(args.print_artifacts || args.download_only || args.context_out.is_some());
+    let engine = if building {
+        let engine = Engine::connect().await?;
+        settings.arch = engine_arch(&engine, args.artifacts.arch).await?;
+        Some(engine)
+    } else {
+        None
+    };
     let mut plan = Plan::new(&config, settings)?;
     if args.print_artifacts {
         print_artifacts(&plan, args.output)?;
@@ -36,7 +58,83 @@ pub async fn run(printer: &Printer, args: BuildArgs) -> Result<ExitStatus> {
         output(&listing)?;
         return Ok(ExitStatus::Success);
     }
-    Err(NotImplemented("build (the image; use --download-only for the artifacts)").into())
+    let spec = image::spec(&config, &present, args.tag.as_deref());
+    if let Some(path) = &args.context_out {
+        write_context_out(&spec, &present, path)?;
+        printer.note(format!(
+            "wrote the build context of {} to {}",
+            spec.reference,
+            if path.as_os_str() == "-" {
+                "stdout".to_owned()
+            } else {
+                path.display().to_string()
+            }
+        ));
+        return Ok(ExitStatus::Success);
+    }
+    let engine = engine.expect("connected above when building");
+    let started = std::time::Instant::now();
+    printer.note(format!("building {} on {}", spec.reference, engine.host()));
+    let report = image::build(&engine, &spec, &present, printer).await?;
+    printer.note(format!(
+        "built {} ({}) in {:.1} s: {} steps ran, {} from the layer cache",
+        spec.reference,
+        short_id(&report.image_id),
+        started.elapsed().as_secs_f64(),
+        report.ran_steps,
+        report.cached_steps
+    ));
+    output(&format!("{}\n", spec.reference))?;
+    Ok(ExitStatus::Success)
+}
+
+fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
+}
+
+/// The architecture to build for: the one asked for, which must be the engine's, or else
+/// the engine's.
+async fn engine_arch(engine: &Engine, asked: Option<Arch>) -> Result<Arch> {
+    let machine = engine.architecture().await?;
+    let engine_arch = Arch::from_machine(&machine).with_context(|| {
+        format!(
+            "the engine at {} runs on {machine}; kdind builds node images for amd64 and arm64",
+            engine.host()
+        )
+    })?;
+    match asked {
+        Some(asked) if asked != engine_arch => bail!(
+            "--arch {asked} does not match the engine's architecture ({engine_arch}); use --context-out to build elsewhere"
+        ),
+        _ => Ok(engine_arch),
+    }
+}
+
+fn write_context_out(spec: &image::ImageSpec, present: &[Present], path: &Path) -> Result<()> {
+    if path.as_os_str() == "-" {
+        let stdout = std::io::stdout().lock();
+        return image::write_context(spec, present, std::io::BufWriter::new(stdout));
+    }
+    // Into a temporary file beside the target, renamed when complete.
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let temporary = tempfile::Builder::new()
+        .prefix(".kdind-context-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    image::write_context(spec, present, std::io::BufWriter::new(temporary.as_file()))?;
+    temporary
+        .as_file()
+        .sync_all()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    temporary
+        .persist(path)
+        .map_err(|error| error.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// The configuration and download settings the artifact options describe.

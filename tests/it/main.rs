@@ -7,5 +7,6 @@
 mod artifacts;
 mod cli;
 mod http_server;
+mod image;
 mod list;
 mod support;

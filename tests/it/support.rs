@@ -120,3 +120,75 @@ impl Drop for ContainerGuard {
             .output();
     }
 }
+
+/// The test stand-ins laid out as a kdind mirror (tests/fixtures/standin/make-mirror.sh),
+/// with a scratch copy of tests/fixtures/standin.toml and a private download cache.
+pub struct Standins {
+    pub dir: tempfile::TempDir,
+}
+
+impl Standins {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("create a scratch directory");
+        let script = fixtures().join("standin/make-mirror.sh");
+        let output = Command::new("bash")
+            .arg(&script)
+            .arg(dir.path().join("mirror"))
+            .output()
+            .expect("run make-mirror.sh");
+        assert!(
+            output.status.success(),
+            "make-mirror.sh: {}",
+            text(&output.stderr)
+        );
+        Self { dir }
+    }
+
+    pub fn mirror(&self) -> String {
+        format!("file://{}", self.dir.path().join("mirror").display())
+    }
+
+    pub fn cache(&self) -> std::path::PathBuf {
+        self.dir.path().join("cache")
+    }
+
+    /// Write a config: `top` (top-level keys such as kubernetes_version) before the
+    /// stand-in tables, `tables` after them. Returns its path.
+    pub fn config(&self, file: &str, top: &str, tables: &str) -> std::path::PathBuf {
+        let standin = std::fs::read_to_string(fixtures().join("standin.toml")).unwrap();
+        let path = self.dir.path().join(file);
+        std::fs::write(&path, format!("{top}\n{standin}\n{tables}")).unwrap();
+        path
+    }
+
+    /// `kdind build` with this mirror and cache, from `base_image`.
+    pub fn build(&self, config: &std::path::Path, base_image: &str, extra: &[&str]) -> Command {
+        let mut command = kdind();
+        command
+            .env("KDIND_CACHE_DIR", self.cache())
+            .env_remove("KDIND_MIRROR")
+            .env_remove("KDIND_CONFIG")
+            .arg("build")
+            .arg("--config")
+            .arg(config)
+            .arg("--mirror")
+            .arg(self.mirror())
+            .arg("--base-image")
+            .arg(base_image)
+            .args(extra);
+        command
+    }
+}
+
+pub fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Removes an image (by reference) when a test ends.
+pub struct ImageGuard(pub String);
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
+}

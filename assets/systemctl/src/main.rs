@@ -27,6 +27,7 @@ use std::process::ExitCode;
 use crate::paths::Root;
 
 fn main() -> ExitCode {
+    sys::default_sigpipe();
     let mut args: Vec<String> = std::env::args().collect();
     let program = if args.is_empty() {
         "systemctl".to_owned()

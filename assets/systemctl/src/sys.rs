@@ -10,6 +10,7 @@ mod ffi {
         pub fn kill(pid: i32, signal: i32) -> i32;
         pub fn dup2(old: i32, new: i32) -> i32;
         pub fn flock(fd: i32, operation: i32) -> i32;
+        pub fn signal(signum: i32, handler: usize) -> usize;
     }
 }
 
@@ -17,6 +18,8 @@ pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
 pub const SIGQUIT: i32 = 3;
 pub const SIGKILL: i32 = 9;
+const SIGPIPE: i32 = 13;
+const SIG_DFL: usize = 0;
 pub const SIGUSR1: i32 = 10;
 pub const SIGUSR2: i32 = 12;
 pub const SIGTERM: i32 = 15;
@@ -40,6 +43,15 @@ pub fn kill(pid: i32, signal: i32) -> io::Result<()> {
     match check(unsafe { ffi::kill(pid, signal) }) {
         Err(error) if error.raw_os_error() == Some(3) => Ok(()), // ESRCH
         other => other,
+    }
+}
+
+/// Die quietly on a closed stdout (`systemctl status x | head -1`), as C tools do, rather
+/// than the Rust runtime's default of ignoring SIGPIPE and panicking in `println!`.
+pub fn default_sigpipe() {
+    // SAFETY: resetting a signal to its default disposition installs no handler of ours.
+    unsafe {
+        ffi::signal(SIGPIPE, SIG_DFL);
     }
 }
 

@@ -704,3 +704,26 @@ fn cat_and_list_units_show_files_and_states() {
     assert_eq!(writer.wait().unwrap().code(), Some(0));
     assert!(status.contains("Active: active (running)"), "{status}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_without_a_panic() {
+    let node = Node::new();
+    for index in 0..200 {
+        node.write(
+            &format!("/etc/systemd/system/unit-{index}.service"),
+            "[Service]\nExecStart=/bin/true\n",
+        );
+    }
+    // The read end is closed before the listing is written: the write meets a broken pipe.
+    let mut child = node
+        .command(&["list-unit-files"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
+}
