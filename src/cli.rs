@@ -55,9 +55,9 @@ pub enum Command {
     /// start-up under one deadline and merges a kubeconfig context `kdind-<name>` into
     /// your kubeconfig.
     #[command(
-        after_help = "Example:\n  kdind up --name dev\n  kubectl --context kdind-dev get nodes"
+        after_help = "Examples:\n  kdind up --name dev\n  kubectl --context kdind-dev get nodes\n  kdind up --wait 10m --kubeconfig ./kubeconfig   # CI: a file of its own"
     )]
-    Up(NameArgs),
+    Up(UpArgs),
 
     /// Print the kubeconfig of a cluster on stdout.
     #[command(
@@ -80,6 +80,13 @@ pub enum Command {
     /// and the cluster's kubeconfig entries. Running it again is harmless.
     #[command(after_help = "Examples:\n  kdind down --name dev\n  kdind down --all")]
     Down(DownArgs),
+
+    /// Collect the node's logs into a directory, for bug reports and CI artifacts.
+    ///
+    /// The entrypoint's output and the logs of dockerd, containerd, cri-dockerd, kubelet
+    /// and minikube. Prints the directory on stdout.
+    #[command(after_help = "Example:\n  kdind logs --name dev ./kdind-logs")]
+    Logs(LogsArgs),
 
     /// List the clusters kdind created on this Docker engine.
     #[command(after_help = "Examples:\n  kdind list\n  kdind list -o json")]
@@ -159,6 +166,97 @@ pub struct ArtifactArgs {
     /// The download cache [default: $XDG_CACHE_HOME/kdind, else ~/.cache/kdind].
     #[arg(long, env = "KDIND_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub name: NameArgs,
+
+    #[command(flatten)]
+    pub artifacts: ArtifactArgs,
+
+    /// Run this node image instead of building (or reusing) the one kdind.toml describes.
+    #[arg(long, value_name = "REFERENCE")]
+    pub image: Option<String>,
+
+    /// How long to wait for the node to be Ready, e.g. 90s, 5m, 1h.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub wait: std::time::Duration,
+
+    /// The host port for the API server [default: a free port, chosen once and kept].
+    #[arg(long, value_name = "PORT")]
+    pub api_port: Option<u16>,
+
+    /// The host address the API server and the inner docker's TLS port are published on.
+    /// Anything but a loopback address exposes the cluster to the network (kdind warns).
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    pub listen_address: std::net::IpAddr,
+
+    /// How the node gets its privileges: `auto` asks for a privileged container and, when
+    /// the engine cannot grant one, retries with the explicit capability set and says so.
+    #[arg(long, value_enum, default_value_t = PrivilegedMode::Auto)]
+    pub privileged_mode: PrivilegedMode,
+
+    /// Keep a node that failed to become Ready, to inspect it (kdind says how).
+    #[arg(long)]
+    pub retain: bool,
+
+    /// Merge the cluster into this kubeconfig file instead of the first file of
+    /// $KUBECONFIG (or ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Output format of the report on stdout.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrivilegedMode {
+    /// Privileged, falling back to the capability set when the engine refuses.
+    Auto,
+    /// Privileged only.
+    Always,
+    /// The explicit capability set only.
+    Caps,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub name: NameArgs,
+
+    /// Where to write the logs [default: ./kdind-logs-<name>].
+    pub dir: Option<PathBuf>,
+}
+
+/// `90s`, `5m`, `1h`, `1m30s` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{text}` is not a duration: use e.g. 90s, 5m, 1h or 1m30s");
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(seconds));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let value: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        total += match c {
+            'h' => value * 3600,
+            'm' => value * 60,
+            's' => value,
+            _ => return Err(bad()),
+        };
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(total))
 }
 
 #[derive(Debug, Args)]
@@ -255,6 +353,18 @@ mod tests {
         let error =
             Cli::try_parse_from(["kdind", "build", "--mirror", "mirror.local"]).unwrap_err();
         assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("20"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("m").is_err());
     }
 
     #[test]

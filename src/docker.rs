@@ -7,9 +7,19 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use bollard::query_parameters::{BuildImageOptionsBuilder, ListContainersOptionsBuilder};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum,
+    NetworkCreateRequest, NetworkingConfig, PortBinding, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
 use bollard::{Docker, API_DEFAULT_VERSION};
-use futures_util::{Stream, StreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
+
+use crate::cluster::node::{NodeSpec, Security};
 
 /// Seconds a single engine request may take. Image builds raise it for large contexts.
 const REQUEST_TIMEOUT_SECONDS: u64 = 120;
@@ -291,6 +301,402 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// The image's ID and labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub id: String,
+    pub labels: HashMap<String, String>,
+}
+
+/// A container's state as `up` and `down` need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerState {
+    pub running: bool,
+    pub exit_code: i64,
+    pub oom_killed: bool,
+    pub error: String,
+}
+
+/// The engine's answer when a container is not found.
+fn not_found(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+impl Engine {
+    /// The image named `reference`, or None when the engine does not have it.
+    pub async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, EngineError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(Some(ImageInfo {
+                id: image.id.unwrap_or_default(),
+                labels: image
+                    .config
+                    .and_then(|config| config.labels)
+                    .unwrap_or_default(),
+            })),
+            Err(error) if not_found(&error) => Ok(None),
+            Err(cause) => Err(self.call_error(format!("inspect image {reference}"))(cause)),
+        }
+    }
+
+    /// The network named `name`, created when missing: its ID, and whether this call
+    /// created it. Engines before API 1.44 let two callers create two networks of one name;
+    /// when that happened, the oldest is kept and the newer one removed again.
+    pub async fn ensure_network(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(String, bool), EngineError> {
+        if let Some(oldest) = self.networks_named(name).await?.into_iter().next() {
+            return Ok((oldest, false));
+        }
+        let request = NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: Some("bridge".to_owned()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        let created = match self.docker.create_network(request).await {
+            Ok(response) => Some(response.id),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => None,
+            Err(cause) => return Err(self.call_error(format!("create network {name}"))(cause)),
+        };
+        let oldest = self
+            .networks_named(name)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        match created {
+            Some(id) if id == oldest => Ok((id, true)),
+            Some(id) => {
+                self.remove_network(&id).await?;
+                Ok((oldest, false))
+            }
+            None => Ok((oldest, false)),
+        }
+    }
+
+    /// IDs of the networks with exactly this name, oldest first.
+    pub async fn networks_named(&self, name: &str) -> Result<Vec<String>, EngineError> {
+        let filters = HashMap::from([("name", vec![name])]);
+        let options = ListNetworksOptionsBuilder::new().filters(&filters).build();
+        let mut networks: Vec<(String, String)> = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .map_err(self.call_error(format!("list networks named {name}")))?
+            .into_iter()
+            .filter(|network| network.name.as_deref() == Some(name))
+            .filter_map(|network| Some((network.created.unwrap_or_default(), network.id?)))
+            .collect();
+        networks.sort();
+        Ok(networks.into_iter().map(|(_, id)| id).collect())
+    }
+
+    /// IDs of the networks carrying a label filter.
+    pub async fn networks_with_label(
+        &self,
+        label_filter: &str,
+    ) -> Result<Vec<String>, EngineError> {
+        let filters = HashMap::from([("label", vec![label_filter])]);
+        let options = ListNetworksOptionsBuilder::new().filters(&filters).build();
+        let networks = self
+            .docker
+            .list_networks(Some(options))
+            .await
+            .map_err(self.call_error(format!("list networks labelled {label_filter}")))?;
+        Ok(networks
+            .into_iter()
+            .filter_map(|network| network.id)
+            .collect())
+    }
+
+    /// How many containers are attached to the network (0 when it does not exist).
+    pub async fn network_users(&self, id: &str) -> Result<usize, EngineError> {
+        match self.docker.inspect_network(id, None).await {
+            Ok(network) => Ok(network.containers.map_or(0, |containers| containers.len())),
+            Err(error) if not_found(&error) => Ok(0),
+            Err(cause) => Err(self.call_error(format!("inspect network {id}"))(cause)),
+        }
+    }
+
+    /// Remove a network; a missing one or one still in use (409) is left alone.
+    pub async fn remove_network(&self, id: &str) -> Result<bool, EngineError> {
+        match self.docker.remove_network(id).await {
+            Ok(()) => Ok(true),
+            Err(error) if not_found(&error) => Ok(false),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(false),
+            Err(cause) => Err(self.call_error(format!("remove network {id}"))(cause)),
+        }
+    }
+
+    pub async fn create_volume(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let request = VolumeCreateRequest {
+            name: Some(name.to_owned()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(request)
+            .await
+            .map(drop)
+            .map_err(self.call_error(format!("create volume {name}")))
+    }
+
+    /// Volumes carrying a label filter, by name.
+    pub async fn volumes_with_label(&self, label_filter: &str) -> Result<Vec<String>, EngineError> {
+        let filters = HashMap::from([("label", vec![label_filter])]);
+        let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
+        let listing = self
+            .docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(self.call_error(format!("list volumes labelled {label_filter}")))?;
+        Ok(listing
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|volume| volume.name)
+            .collect())
+    }
+
+    pub async fn remove_volume(&self, name: &str) -> Result<bool, EngineError> {
+        match self
+            .docker
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(error) if not_found(&error) => Ok(false),
+            Err(cause) => Err(self.call_error(format!("remove volume {name}"))(cause)),
+        }
+    }
+
+    /// Create (not start) the node container; returns its ID.
+    pub async fn create_node(&self, spec: &NodeSpec) -> Result<String, EngineError> {
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&spec.container)
+            .build();
+        let response = self
+            .docker
+            .create_container(Some(options), node_body(spec))
+            .await
+            .map_err(self.call_error(format!("create container {}", spec.container)))?;
+        Ok(response.id)
+    }
+
+    pub async fn start_container(&self, id: &str) -> Result<(), EngineError> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(self.call_error(format!("start container {id}")))
+    }
+
+    /// The container's state, or None when it does not exist.
+    pub async fn container_state(&self, id: &str) -> Result<Option<ContainerState>, EngineError> {
+        match self.docker.inspect_container(id, None).await {
+            Ok(container) => {
+                let state = container.state.unwrap_or_default();
+                Ok(Some(ContainerState {
+                    running: state.running.unwrap_or(false),
+                    exit_code: state.exit_code.unwrap_or_default(),
+                    oom_killed: state.oom_killed.unwrap_or(false),
+                    error: state.error.unwrap_or_default(),
+                }))
+            }
+            Err(error) if not_found(&error) => Ok(None),
+            Err(cause) => Err(self.call_error(format!("inspect container {id}"))(cause)),
+        }
+    }
+
+    /// The container's log (stdout and stderr) as lines, following it until the container
+    /// stops when `follow` is set, else the last `tail` lines.
+    pub fn log_lines(
+        &self,
+        id: &str,
+        follow: bool,
+        tail: Option<usize>,
+    ) -> impl Stream<Item = Result<String, EngineError>> + '_ {
+        let mut options = LogsOptionsBuilder::new()
+            .stdout(true)
+            .stderr(true)
+            .follow(follow);
+        if let Some(tail) = tail {
+            options = options.tail(&tail.to_string());
+        }
+        let id_owned = id.to_owned();
+        let endpoint = self.endpoint.host.clone();
+        let frames = self.docker.logs(id, Some(options.build()));
+        futures_util::stream::unfold(
+            (frames, String::new(), false),
+            move |(mut frames, mut pending, mut ended)| {
+                let id = id_owned.clone();
+                let endpoint = endpoint.clone();
+                async move {
+                    loop {
+                        if let Some(at) = pending.find('\n') {
+                            let line: String = pending.drain(..=at).collect();
+                            return Some((
+                                Ok(line.trim_end_matches(['\n', '\r']).to_owned()),
+                                (frames, pending, ended),
+                            ));
+                        }
+                        if ended {
+                            if pending.is_empty() {
+                                return None;
+                            }
+                            let line = std::mem::take(&mut pending);
+                            return Some((Ok(line), (frames, pending, ended)));
+                        }
+                        match frames.next().await {
+                            Some(Ok(frame)) => {
+                                pending.push_str(&String::from_utf8_lossy(&frame.into_bytes()))
+                            }
+                            Some(Err(cause)) => {
+                                ended = true;
+                                pending.clear();
+                                return Some((
+                                    Err(EngineError::Call {
+                                        endpoint,
+                                        action: format!("read the log of {id}"),
+                                        cause,
+                                    }),
+                                    (frames, pending, ended),
+                                ));
+                            }
+                            None => ended = true,
+                        }
+                    }
+                }
+            },
+        )
+    }
+
+    /// The archive API's tar of `path` inside the container.
+    pub async fn copy_from(&self, id: &str, path: &str) -> Result<Vec<u8>, EngineError> {
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let chunks: Vec<bytes::Bytes> = self
+            .docker
+            .download_from_container(id, Some(options))
+            .try_collect()
+            .await
+            .map_err(self.call_error(format!("copy {path} out of {id}")))?;
+        Ok(chunks.concat())
+    }
+
+    /// Stop gracefully (SIGTERM, then SIGKILL after `timeout`); a stopped or missing
+    /// container is fine.
+    pub async fn stop_container(&self, id: &str, timeout: i32) -> Result<(), EngineError> {
+        let options = StopContainerOptionsBuilder::new().t(timeout).build();
+        match self.docker.stop_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(error) if not_found(&error) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(cause) => Err(self.call_error(format!("stop container {id}"))(cause)),
+        }
+    }
+
+    /// Remove a container and its anonymous volumes; whether it existed.
+    pub async fn remove_container(&self, id: &str) -> Result<bool, EngineError> {
+        let options = RemoveContainerOptionsBuilder::new()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(true),
+            Err(error) if not_found(&error) => Ok(false),
+            Err(cause) => Err(self.call_error(format!("remove container {id}"))(cause)),
+        }
+    }
+}
+
+/// The engine's create body for a node.
+fn node_body(spec: &NodeSpec) -> ContainerCreateBody {
+    let port_key = |port: u16| format!("{port}/tcp");
+    let port_bindings = spec
+        .ports
+        .iter()
+        .map(|port| {
+            (
+                port_key(port.container_port),
+                Some(vec![PortBinding {
+                    host_ip: Some(port.host_ip.clone()),
+                    host_port: Some(port.host_port.to_string()),
+                }]),
+            )
+        })
+        .collect();
+    let mut host_config = HostConfig {
+        binds: Some(vec![format!("{}:/var/lib/docker", spec.docker_volume)]),
+        tmpfs: Some(spec.tmpfs.iter().cloned().collect()),
+        port_bindings: Some(port_bindings),
+        network_mode: Some(spec.network.clone()),
+        // A private cgroup namespace: the node's own cgroup tree is its root.
+        cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+        ..Default::default()
+    };
+    match spec.security {
+        Security::Privileged => host_config.privileged = Some(true),
+        Security::Capabilities => {
+            host_config.cap_add = Some(vec!["ALL".to_owned()]);
+            // The capability the engine itself lacks on such hosts.
+            host_config.cap_drop = Some(vec!["SYS_RESOURCE".to_owned()]);
+            // Nested containers need the syscalls and paths the default profiles hide.
+            host_config.security_opt = Some(vec![
+                "seccomp=unconfined".to_owned(),
+                "apparmor=unconfined".to_owned(),
+            ]);
+            host_config.masked_paths = Some(Vec::new());
+            host_config.readonly_paths = Some(Vec::new());
+            // kubelet and the inner dockerd need devices such as /dev/kmsg.
+            host_config.device_cgroup_rules = Some(vec!["a *:* rwm".to_owned()]);
+        }
+    }
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        hostname: Some(spec.hostname.clone()),
+        env: Some(spec.env.clone()),
+        labels: Some(spec.labels.clone()),
+        exposed_ports: Some(
+            spec.ports
+                .iter()
+                .map(|port| port_key(port.container_port))
+                .collect(),
+        ),
+        // Our entrypoint stops kubelet, cri-dockerd and dockerd on SIGTERM.
+        stop_signal: Some("SIGTERM".to_owned()),
+        host_config: Some(host_config),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                spec.network.clone(),
+                EndpointSettings {
+                    aliases: Some(vec![spec.container.clone()]),
+                    ..Default::default()
+                },
+            )])),
+        }),
+        ..Default::default()
     }
 }
 

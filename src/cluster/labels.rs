@@ -1,6 +1,8 @@
 //! Ownership by label: every object kdind creates carries these labels, and every command
 //! finds its objects again through them, never through names or state files on the host.
 
+use std::collections::HashMap;
+
 use super::ClusterName;
 
 /// Label keys. `dev.kdind.cluster` marks ownership; the others describe the object.
@@ -8,19 +10,52 @@ pub const CLUSTER: &str = "dev.kdind.cluster";
 pub const ROLE: &str = "dev.kdind.role";
 pub const KUBERNETES_VERSION: &str = "dev.kdind.kubernetes-version";
 pub const API_ENDPOINT: &str = "dev.kdind.api-endpoint";
+/// The kdind version that created the object.
+pub const VERSION: &str = "dev.kdind.version";
+/// Host ports and address the node's ports are published on, chosen once by `up`.
+pub const API_PORT: &str = "dev.kdind.api-port";
+pub const DOCKER_PORT: &str = "dev.kdind.docker-port";
+pub const LISTEN_ADDRESS: &str = "dev.kdind.listen-address";
+/// The kubeconfig file `up` merged the cluster into (for `down`).
+pub const KUBECONFIG: &str = "dev.kdind.kubeconfig";
+/// The node image the container runs.
+pub const IMAGE: &str = "dev.kdind.image";
 
 /// What an object is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Node,
+    /// The volume holding the node's /var/lib/docker.
+    DockerData,
+    /// The shared `kdind` network (labelled with the role only: it belongs to no cluster).
+    Network,
 }
 
 impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Node => "node",
+            Role::DockerData => "docker-data",
+            Role::Network => "network",
         }
     }
+}
+
+/// The labels every object of a cluster carries.
+pub fn common(cluster: &ClusterName, role: Role) -> HashMap<String, String> {
+    HashMap::from([
+        (CLUSTER.to_owned(), cluster.to_string()),
+        (ROLE.to_owned(), role.as_str().to_owned()),
+        (VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+    ])
+}
+
+/// The labels of the shared network.
+pub fn network() -> HashMap<String, String> {
+    HashMap::from([
+        (ROLE.to_owned(), Role::Network.as_str().to_owned()),
+        (VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+    ])
 }
 
 /// The labels of one object.

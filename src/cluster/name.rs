@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A validated cluster name (`kdind` by default).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClusterName(String);
 
 /// The rule, worded once so that every error states it the same way.

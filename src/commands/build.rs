@@ -73,9 +73,20 @@ pub async fn run(printer: &Printer, args: BuildArgs) -> Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let engine = engine.expect("connected above when building");
+    build_image(&engine, &spec, &present, printer).await?;
+    output(&format!("{}\n", spec.reference))?;
+    Ok(ExitStatus::Success)
+}
+
+async fn build_image(
+    engine: &Engine,
+    spec: &image::ImageSpec,
+    present: &[Present],
+    printer: &Printer,
+) -> Result<()> {
     let started = std::time::Instant::now();
     printer.note(format!("building {} on {}", spec.reference, engine.host()));
-    let report = image::build(&engine, &spec, &present, printer).await?;
+    let report = image::build(engine, spec, present, printer).await?;
     printer.note(format!(
         "built {} ({}) in {:.1} s: {} steps ran, {} from the layer cache",
         spec.reference,
@@ -84,8 +95,27 @@ pub async fn run(printer: &Printer, args: BuildArgs) -> Result<ExitStatus> {
         report.ran_steps,
         report.cached_steps
     ));
-    output(&format!("{}\n", spec.reference))?;
-    Ok(ExitStatus::Success)
+    Ok(())
+}
+
+/// The node image `kdind up` runs: the one the configuration describes, built when the
+/// engine does not have it. Returns its reference and Kubernetes version.
+pub async fn ensure_image(
+    engine: &Engine,
+    args: &ArtifactArgs,
+    printer: &Printer,
+) -> Result<(String, String)> {
+    let (config, mut settings) = load(args)?;
+    settings.arch = engine_arch(engine, args.arch).await?;
+    let mut plan = Plan::new(&config, settings)?;
+    let present = ensure(&mut plan, printer).await?;
+    let spec = image::spec(&config, &present, None);
+    if engine.image(&spec.reference).await?.is_some() {
+        printer.note(format!("using the node image {}", spec.reference));
+    } else {
+        build_image(engine, &spec, &present, printer).await?;
+    }
+    Ok((spec.reference, config.kubernetes_version))
 }
 
 fn short_id(id: &str) -> &str {

@@ -2,7 +2,11 @@
 //! this module looks at the parsed command line.
 
 mod build;
+mod down;
+mod kubeconfig;
 mod list;
+mod logs;
+mod up;
 
 use anyhow::Result;
 
@@ -18,19 +22,14 @@ pub enum ExitStatus {
     Failure,
 }
 
-/// A command or option that exists in the command line but is not built yet.
-#[derive(Debug, thiserror::Error)]
-#[error("`kdind {0}` is not implemented yet")]
-pub struct NotImplemented(pub &'static str);
-
 /// The user pressed Ctrl-C and the command cleaned up what it had created.
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted; {0}")]
 pub struct Interrupted(pub String);
 
 /// Whether the command cleans up after itself on Ctrl-C (then `main` lets it finish).
-pub fn handles_interrupt(_command: &Command) -> bool {
-    false
+pub fn handles_interrupt(command: &Command) -> bool {
+    matches!(command, Command::Up(_))
 }
 
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
@@ -38,10 +37,11 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {
         Command::List(args) => list::run(&printer, args.output).await,
         Command::Build(args) => build::run(&printer, args).await,
-        Command::Up(_) => Err(NotImplemented("up").into()),
-        Command::Kubeconfig(_) => Err(NotImplemented("kubeconfig").into()),
-        Command::Env(_) => Err(NotImplemented("env").into()),
-        Command::Down(_) => Err(NotImplemented("down").into()),
+        Command::Up(args) => up::run(&printer, args).await,
+        Command::Kubeconfig(args) => kubeconfig::kubeconfig(args).await,
+        Command::Env(args) => kubeconfig::env(args).await,
+        Command::Down(args) => down::run(&printer, args).await,
+        Command::Logs(args) => logs::run(&printer, args).await,
         Command::Config(ConfigCommand::Defaults) => {
             output(crate::config::DEFAULT_FILE)?;
             Ok(ExitStatus::Success)

@@ -10,6 +10,7 @@ fn every_command_has_help_with_an_example() {
         "kubeconfig",
         "env",
         "down",
+        "logs",
         "list",
         "config defaults",
     ] {

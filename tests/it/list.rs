@@ -1,6 +1,6 @@
 //! `kdind list` against a real engine: it finds kdind's containers by label and nothing else.
 
-use crate::support::{kdind, run, text, unique, Docker};
+use crate::support::{engine_objects_lock, kdind, run, text, unique, Docker};
 
 #[test]
 fn engine_list_shows_labelled_nodes_and_no_unrelated_containers() {
@@ -9,6 +9,7 @@ fn engine_list_shows_labelled_nodes_and_no_unrelated_containers() {
     else {
         return;
     };
+    let _lock = engine_objects_lock();
     let unrelated = docker.create_container(&unique("unrelated"), &[("some.other.tool", "x")]);
     let cluster = unique("listed");
     let node = docker.create_container(

@@ -8,5 +8,6 @@ mod artifacts;
 mod cli;
 mod http_server;
 mod image;
+mod lifecycle;
 mod list;
 mod support;

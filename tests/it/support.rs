@@ -192,3 +192,39 @@ impl Drop for ImageGuard {
         let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
     }
 }
+
+/// Tests that create objects labelled `dev.kdind.cluster` take this lock, because
+/// `kdind down --all` removes every such object on the engine.
+pub fn engine_objects_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// A stand-in node image whose minikube behaves as `behaviour` says (ok, fail, hang), built
+/// once per test run and kept under a fixed tag so that later runs reuse its layers.
+pub fn standin_image(docker: &Docker, behaviour: &str) -> String {
+    static BUILT: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|poison| poison.into_inner());
+    if let Some((_, reference)) = built.iter().find(|(kind, _)| kind == behaviour) {
+        return reference.clone();
+    }
+    let standins = Standins::new();
+    let config = standins.config("kdind.toml", "", "");
+    if behaviour != "ok" {
+        // The same stand-in tables, with minikube taken from its variant.
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "standins.kdind.test/minikube",
+            &format!("standins.kdind.test/minikube-{behaviour}"),
+        );
+        std::fs::write(&config, text).unwrap();
+    }
+    let reference = format!("kdind-test/node:standin-{behaviour}");
+    let (output, description) =
+        run(&mut standins.build(&config, &docker.base_image, &["--tag", &reference]));
+    assert!(
+        output.status.success(),
+        "building the {behaviour} stand-in image: {description}"
+    );
+    built.push((behaviour.to_owned(), reference.clone()));
+    reference
+}

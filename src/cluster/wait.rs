@@ -1,0 +1,140 @@
+//! Reading the node's start-up from its log: the entrypoint prints one
+//! `kdind-phase: <stage>` line per stage on stdout, `kdind-phase: failed <stage>: <reason>`
+//! when a stage fails, and `kdind-phase: ready` at the end. Pure: the engine side feeds
+//! lines in and asks what they mean.
+
+use std::collections::VecDeque;
+
+/// Log lines kept for error messages.
+pub const TAIL_LINES: usize = 30;
+
+const MARKER: &str = "kdind-phase: ";
+
+/// What one log line says about the start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Stage(String),
+    Failed { stage: String, reason: String },
+    Ready,
+}
+
+pub fn parse(line: &str) -> Option<Phase> {
+    let rest = line.trim_end().strip_prefix(MARKER)?;
+    if rest == "ready" {
+        return Some(Phase::Ready);
+    }
+    if let Some(failure) = rest.strip_prefix("failed ") {
+        let (stage, reason) = failure.split_once(": ").unwrap_or((failure, ""));
+        return Some(Phase::Failed {
+            stage: stage.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
+    Some(Phase::Stage(rest.to_owned()))
+}
+
+/// The start-up as seen so far.
+#[derive(Debug, Default)]
+pub struct Startup {
+    stage: Option<String>,
+    failure: Option<(String, String)>,
+    ready: bool,
+    tail: VecDeque<String>,
+}
+
+impl Startup {
+    /// Feed one log line; returns the new stage when the line starts one.
+    pub fn line(&mut self, line: &str) -> Option<&str> {
+        let line = line.trim_end();
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line.to_owned());
+        match parse(line)? {
+            Phase::Stage(stage) => {
+                self.stage = Some(stage);
+                self.stage.as_deref()
+            }
+            Phase::Failed { stage, reason } => {
+                self.failure = Some((stage, reason));
+                None
+            }
+            Phase::Ready => {
+                self.ready = true;
+                self.stage = Some("ready".to_owned());
+                self.stage.as_deref()
+            }
+        }
+    }
+
+    pub fn ready(&self) -> bool {
+        self.ready
+    }
+
+    /// The stage the node is in (or was in when it stopped).
+    pub fn stage(&self) -> &str {
+        self.stage.as_deref().unwrap_or("container start")
+    }
+
+    pub fn failure(&self) -> Option<(&str, &str)> {
+        self.failure
+            .as_ref()
+            .map(|(stage, reason)| (stage.as_str(), reason.as_str()))
+    }
+
+    /// The last log lines, indented for an error message.
+    pub fn tail(&self) -> String {
+        if self.tail.is_empty() {
+            return "  (the node printed nothing)".to_owned();
+        }
+        self.tail
+            .iter()
+            .map(|line| format!("  | {line}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_lines_are_recognised() {
+        assert_eq!(
+            parse("kdind-phase: docker"),
+            Some(Phase::Stage("docker".into()))
+        );
+        assert_eq!(parse("kdind-phase: ready\n"), Some(Phase::Ready));
+        assert_eq!(
+            parse("kdind-phase: failed minikube: minikube start failed"),
+            Some(Phase::Failed {
+                stage: "minikube".into(),
+                reason: "minikube start failed".into()
+            })
+        );
+        assert_eq!(parse("stand-in minikube: start"), None);
+        assert_eq!(parse("  kdind-phase: docker"), None);
+    }
+
+    #[test]
+    fn the_startup_tracks_stage_failure_and_a_bounded_tail() {
+        let mut startup = Startup::default();
+        assert_eq!(startup.stage(), "container start");
+        assert_eq!(startup.line("kdind-phase: prepare"), Some("prepare"));
+        for index in 0..40 {
+            startup.line(&format!("noise {index}"));
+        }
+        assert_eq!(startup.line("kdind-phase: minikube"), Some("minikube"));
+        startup.line("kdind-phase: failed minikube: it broke");
+        assert_eq!(startup.failure(), Some(("minikube", "it broke")));
+        assert!(!startup.ready());
+        let tail = startup.tail();
+        assert_eq!(tail.lines().count(), TAIL_LINES);
+        assert!(
+            tail.ends_with("  | kdind-phase: failed minikube: it broke"),
+            "{tail}"
+        );
+        assert!(!tail.contains("noise 10\n"));
+    }
+}

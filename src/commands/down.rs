@@ -1,0 +1,111 @@
+//! `kdind down`: everything a cluster owns, found by label: the node (stopped gracefully,
+//! then removed), its volumes, its kubeconfig entries and the files `kdind env` wrote; the
+//! shared network once no node uses it. Running it twice is harmless.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::ExitStatus;
+use crate::cli::DownArgs;
+use crate::cluster::node::{self, NETWORK};
+use crate::cluster::{host_dir, kubeconfig, labels, ClusterName, Labels, Role};
+use crate::docker::Engine;
+use crate::progress::Printer;
+
+/// Seconds the node gets to stop kubelet, cri-dockerd and dockerd before it is killed.
+const STOP_TIMEOUT_SECONDS: i32 = 10;
+
+pub async fn run(printer: &Printer, args: DownArgs) -> Result<ExitStatus> {
+    let engine = Engine::connect().await?;
+    let clusters: BTreeSet<ClusterName> = if args.all {
+        let mut names = BTreeSet::new();
+        for container in engine.containers_with_label(&Labels::filter(None)).await? {
+            if let Some(Ok(name)) = container.labels.get(labels::CLUSTER).map(|n| n.parse()) {
+                names.insert(name);
+            }
+        }
+        for volume in engine.volumes_with_label(&Labels::filter(None)).await? {
+            if let Some(name) = volume
+                .strip_prefix("kdind-")
+                .and_then(|rest| rest.strip_suffix("-docker"))
+                .and_then(|name| name.parse().ok())
+            {
+                names.insert(name);
+            }
+        }
+        names
+    } else {
+        BTreeSet::from([args.name.clone()])
+    };
+    let mut removed_any = false;
+    for cluster in &clusters {
+        removed_any |= remove_cluster(&engine, cluster, printer).await?;
+    }
+    let ours: Vec<String> = engine
+        .networks_with_label(&format!("{}={}", labels::ROLE, Role::Network.as_str()))
+        .await?;
+    for id in engine.networks_named(NETWORK).await? {
+        if ours.contains(&id)
+            && engine.network_users(&id).await? == 0
+            && engine.remove_network(&id).await?
+        {
+            printer.note(format!("removed network {NETWORK} (no node uses it)"));
+        }
+    }
+    if !removed_any {
+        if args.all {
+            printer.note("no kdind clusters on this engine; nothing to remove");
+        } else {
+            printer.note(format!(
+                "no cluster named {} on this engine; nothing to remove",
+                args.name
+            ));
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn remove_cluster(engine: &Engine, cluster: &ClusterName, printer: &Printer) -> Result<bool> {
+    let filter = Labels::filter(Some(cluster));
+    let mut removed = Vec::new();
+    let mut kubeconfigs: BTreeSet<PathBuf> = BTreeSet::new();
+    for container in engine.containers_with_label(&filter).await? {
+        if let Some(path) = container.labels.get(labels::KUBECONFIG) {
+            kubeconfigs.insert(PathBuf::from(path));
+        }
+        engine
+            .stop_container(&container.id, STOP_TIMEOUT_SECONDS)
+            .await?;
+        if engine.remove_container(&container.id).await? {
+            removed.push(format!("container {}", container.name));
+        }
+    }
+    for volume in engine.volumes_with_label(&filter).await? {
+        if engine.remove_volume(&volume).await? {
+            removed.push(format!("volume {volume}"));
+        }
+    }
+    if let Ok(path) = kubeconfig::default_path(|key| std::env::var(key).ok()) {
+        kubeconfigs.insert(path);
+    }
+    let context = node::container_name(cluster);
+    for path in kubeconfigs {
+        if kubeconfig::remove_from_file(&path, &context)? {
+            removed.push(format!("context {context} in {}", path.display()));
+        }
+    }
+    if let Ok(dir) = host_dir(|key| std::env::var(key).ok(), cluster) {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|error| anyhow::anyhow!("cannot remove {}: {error}", dir.display()))?;
+            removed.push(dir.display().to_string());
+        }
+    }
+    if removed.is_empty() {
+        return Ok(false);
+    }
+    printer.note(format!("removed cluster {cluster}: {}", removed.join(", ")));
+    Ok(true)
+}

@@ -1,0 +1,158 @@
+//! `kdind kubeconfig` and `kdind env`: a running cluster's kubeconfig, and shell exports
+//! that point kubectl and the docker CLI at it (the inner docker over TLS, with the client
+//! certificate copied out of the node).
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use super::{output, ExitStatus};
+use crate::cli::InternalArgs;
+use crate::cluster::node::{self, API_SERVER_PORT, DOCKER_TLS_PORT};
+use crate::cluster::{host_dir, labels, tar_files, ClusterName, Labels, Role};
+use crate::docker::{ContainerInfo, Engine};
+use crate::fsutil::write_atomic;
+
+/// The node container of a cluster, or an error that says how to make one.
+pub async fn find_node(engine: &Engine, cluster: &ClusterName) -> Result<ContainerInfo> {
+    let containers = engine
+        .containers_with_label(&Labels::filter(Some(cluster)))
+        .await?;
+    containers
+        .into_iter()
+        .find(|container| {
+            container.labels.get(labels::ROLE).map(String::as_str) == Some(Role::Node.as_str())
+        })
+        .with_context(|| format!("no cluster named {cluster} on this engine (`kdind list` shows the clusters; `kdind up --name {cluster}` makes one)"))
+}
+
+/// Where the API server and the inner docker are reached from: the host (published ports)
+/// or a container on the kdind network (the node's name).
+struct Addresses {
+    server: String,
+    docker_host: String,
+}
+
+fn addresses(node: &ContainerInfo, internal: bool) -> Result<Addresses> {
+    if internal {
+        return Ok(Addresses {
+            server: format!("https://{}:{API_SERVER_PORT}", node.name),
+            docker_host: format!("tcp://{}:{DOCKER_TLS_PORT}", node.name),
+        });
+    }
+    let label = |key: &str| {
+        node.labels.get(key).cloned().with_context(|| {
+            format!(
+                "the node {} has no label {key}; was it made by an older kdind?",
+                node.name
+            )
+        })
+    };
+    let listen = label(labels::LISTEN_ADDRESS)?;
+    let api_port: u16 = label(labels::API_PORT)?
+        .parse()
+        .context("bad api-port label")?;
+    let docker_port: u16 = label(labels::DOCKER_PORT)?
+        .parse()
+        .context("bad docker-port label")?;
+    Ok(Addresses {
+        server: format!("https://{}", node::host_port(&listen, api_port)),
+        docker_host: format!("tcp://{}", node::host_port(&listen, docker_port)),
+    })
+}
+
+pub async fn kubeconfig(args: InternalArgs) -> Result<ExitStatus> {
+    let engine = Engine::connect().await?;
+    let node = find_node(&engine, &args.name.name).await?;
+    let addresses = addresses(&node, args.internal)?;
+    let text =
+        super::up::read_kubeconfig(&engine, &node.name, &node.name, &addresses.server).await?;
+    output(&text)?;
+    Ok(ExitStatus::Success)
+}
+
+pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
+    let engine = Engine::connect().await?;
+    let cluster = &args.name.name;
+    let node = find_node(&engine, cluster).await?;
+    let addresses = addresses(&node, args.internal)?;
+    let dir = host_dir(|key| std::env::var(key).ok(), cluster)?;
+    let variant = if args.internal { "internal" } else { "host" };
+
+    let kubeconfig_text =
+        super::up::read_kubeconfig(&engine, &node.name, &node.name, &addresses.server).await?;
+    let kubeconfig_path = dir.join(format!("kubeconfig-{variant}"));
+    write_atomic(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
+
+    let cert_dir = dir.join("docker");
+    copy_client_certificates(&engine, &node.name, &cert_dir).await?;
+
+    output(&format!(
+        "export KUBECONFIG={}\nexport DOCKER_HOST={}\nexport DOCKER_TLS_VERIFY=1\nexport DOCKER_CERT_PATH={}\n# eval \"$(kdind env{} --name {cluster})\" points kubectl and docker at cluster {cluster}\n",
+        shell_quote(&kubeconfig_path.display().to_string()),
+        shell_quote(&addresses.docker_host),
+        shell_quote(&cert_dir.display().to_string()),
+        if args.internal { " --internal" } else { "" },
+    ))?;
+    Ok(ExitStatus::Success)
+}
+
+/// ca.pem, cert.pem and key.pem (mode 0600) as the docker CLI expects them.
+async fn copy_client_certificates(engine: &Engine, container: &str, dir: &Path) -> Result<()> {
+    let archive = engine
+        .copy_from(container, node::NODE_TLS_DIR)
+        .await
+        .context("the node has no docker TLS material yet; is it ready?")?;
+    let files = tar_files(&archive)?;
+    for (name, mode) in [("ca.pem", 0o644), ("cert.pem", 0o644), ("key.pem", 0o600)] {
+        let Some((_, bytes)) = files
+            .iter()
+            .find(|(path, _)| path.rsplit('/').next() == Some(name))
+        else {
+            bail!("the node's {} has no {name}", node::NODE_TLS_DIR);
+        };
+        write_atomic(&dir.join(name), bytes, mode)?;
+    }
+    Ok(())
+}
+
+/// Single quotes for a POSIX shell.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn node() -> ContainerInfo {
+        ContainerInfo {
+            id: "id".into(),
+            name: "kdind-dev".into(),
+            state: "running".into(),
+            created_unix: 0,
+            labels: HashMap::from([
+                (labels::LISTEN_ADDRESS.to_owned(), "127.0.0.1".to_owned()),
+                (labels::API_PORT.to_owned(), "41000".to_owned()),
+                (labels::DOCKER_PORT.to_owned(), "41001".to_owned()),
+            ]),
+        }
+    }
+
+    #[test]
+    fn host_and_internal_addresses() {
+        let host = addresses(&node(), false).unwrap();
+        assert_eq!(host.server, "https://127.0.0.1:41000");
+        assert_eq!(host.docker_host, "tcp://127.0.0.1:41001");
+        let internal = addresses(&node(), true).unwrap();
+        assert_eq!(internal.server, "https://kdind-dev:8443");
+        assert_eq!(internal.docker_host, "tcp://kdind-dev:2376");
+    }
+
+    #[test]
+    fn values_are_quoted_for_the_shell() {
+        assert_eq!(shell_quote("/a b/c"), "'/a b/c'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+}

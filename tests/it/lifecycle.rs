@@ -1,0 +1,539 @@
+//! `kdind up`, `kubeconfig`, `env`, `logs` and `down` against a real engine, with node
+//! images made of stand-ins (the stand-in minikube and kubectl; real Debian packages,
+//! systemctl replacement, dockerd and entrypoint). No Kubernetes runs here: these tests
+//! check the lifecycle around it: ports, kubeconfigs, TLS to the inner docker, the
+//! sibling network, the wait, and clean-up.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{
+    engine_objects_lock, kdind, run, standin_image, text, unique, Docker, Standins,
+};
+
+/// An isolated user: own kubeconfig, own config directory for `kdind env`.
+struct User {
+    home: tempfile::TempDir,
+}
+
+impl User {
+    fn new() -> Self {
+        Self {
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn kubeconfig(&self) -> PathBuf {
+        self.home.path().join("kube/config")
+    }
+
+    fn kdind(&self, args: &[&str]) -> Command {
+        let mut command = kdind();
+        command
+            .env("HOME", self.home.path())
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("KDIND_CACHE_DIR", self.home.path().join("cache"))
+            .args(args);
+        command
+    }
+
+    fn up(&self, name: &str, image: &str, extra: &[&str]) -> (Output, String) {
+        let mut args = vec!["up", "--name", name, "--image", image];
+        args.extend_from_slice(extra);
+        run(&mut self.kdind(&args))
+    }
+
+    fn down(&self, name: &str) -> (Output, String) {
+        run(&mut self.kdind(&["down", "--name", name]))
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .env("KUBECONFIG", self.kubeconfig())
+            .args(args)
+            .output()
+            .expect("run kubectl")
+    }
+}
+
+/// Objects on the engine labelled with this cluster's name.
+fn leftovers(docker: &Docker, name: &str) -> String {
+    let filter = format!("label=dev.kdind.cluster={name}");
+    let containers = docker.cli(&["ps", "-a", "-q", "--filter", &filter]);
+    let volumes = docker.cli(&["volume", "ls", "-q", "--filter", &filter]);
+    format!("{}{}", text(&containers.stdout), text(&volumes.stdout))
+}
+
+fn inspect(docker: &Docker, container: &str, format: &str) -> String {
+    let output = docker.cli(&["inspect", "--format", format, container]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout).trim().to_owned()
+}
+
+const OTHER_CONTEXTS: &str = "\
+apiVersion: v1
+kind: Config
+clusters:
+- name: one
+  cluster: {server: 'https://one.example:6443'}
+- name: two
+  cluster: {server: 'https://two.example:6443'}
+- name: three
+  cluster: {server: 'https://three.example:6443'}
+contexts:
+- name: one
+  context: {cluster: one, user: someone}
+- name: two
+  context: {cluster: two, user: someone}
+- name: three
+  context: {cluster: three, user: someone}
+current-context: two
+users:
+- name: someone
+  user: {token: kept-secret}
+";
+
+#[test]
+fn engine_up_builds_publishes_on_loopback_merges_the_kubeconfig_and_down_removes_only_ours() {
+    let test =
+        "engine_up_builds_publishes_on_loopback_merges_the_kubeconfig_and_down_removes_only_ours";
+    let Some(docker) = Docker::require(test) else {
+        return;
+    };
+    let _lock = engine_objects_lock();
+    let user = User::new();
+    std::fs::create_dir_all(user.kubeconfig().parent().unwrap()).unwrap();
+    std::fs::write(user.kubeconfig(), OTHER_CONTEXTS).unwrap();
+    let name = unique("up");
+    // No --image: up makes the image from the configuration (built, or found by its tag).
+    let standins = Standins::new();
+    let config = standins.config(
+        "kdind.toml",
+        &format!("base_image = \"{}\"", docker.base_image),
+        "",
+    );
+    let mut command = user.kdind(&[
+        "up",
+        "--name",
+        &name,
+        "-o",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+        "--mirror",
+        &standins.mirror(),
+    ]);
+    let (output, description) = run(&mut command);
+    assert!(output.status.success(), "{description}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let container = format!("kdind-{name}");
+    assert_eq!(report["container"], container.as_str());
+    assert_eq!(report["context"], container.as_str());
+
+    // Every published port is on 127.0.0.1, and they are the ones the report names.
+    let bindings = inspect(
+        &docker,
+        &container,
+        "{{range $port, $b := .HostConfig.PortBindings}}{{$port}}={{(index $b 0).HostIp}}:{{(index $b 0).HostPort}} {{end}}",
+    );
+    let bindings: Vec<&str> = bindings.split_whitespace().collect();
+    assert_eq!(bindings.len(), 2, "{bindings:?}");
+    assert!(
+        bindings.iter().all(|b| b.contains("=127.0.0.1:")),
+        "{bindings:?}"
+    );
+    let api_port = report["api_server"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        bindings.contains(&format!("8443/tcp=127.0.0.1:{api_port}").as_str()),
+        "{bindings:?}"
+    );
+
+    // The kubeconfig: mode 0600, read by the real kubectl, the three other contexts kept.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(user.kubeconfig())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let contexts = user.kubectl(&["config", "get-contexts", "-o", "name"]);
+    assert!(contexts.status.success(), "{}", text(&contexts.stderr));
+    let mut names: Vec<String> = text(&contexts.stdout).lines().map(str::to_owned).collect();
+    names.sort();
+    let mut expected = vec![
+        container.clone(),
+        "one".into(),
+        "three".into(),
+        "two".into(),
+    ];
+    expected.sort();
+    assert_eq!(names, expected);
+    let current = user.kubectl(&["config", "current-context"]);
+    assert_eq!(text(&current.stdout).trim(), container);
+    let view = user.kubectl(&[
+        "config",
+        "view",
+        "--minify",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]);
+    assert_eq!(text(&view.stdout), format!("https://127.0.0.1:{api_port}"));
+
+    // list sees it.
+    let (listed, description) = run(&mut user.kdind(&["list", "-o", "json"]));
+    assert!(listed.status.success(), "{description}");
+    assert!(
+        text(&listed.stdout).contains(&format!("\"name\": \"{name}\"")),
+        "{description}"
+    );
+
+    // down removes the node, its volume and our context, nothing else; twice is fine.
+    let (output, description) = user.down(&name);
+    assert!(output.status.success(), "{description}");
+    assert_eq!(leftovers(&docker, &name), "", "{description}");
+    let contexts = user.kubectl(&["config", "get-contexts", "-o", "name"]);
+    let mut names: Vec<String> = text(&contexts.stdout).lines().map(str::to_owned).collect();
+    names.sort();
+    assert_eq!(names, ["one", "three", "two"]);
+    assert!(std::fs::read_to_string(user.kubeconfig())
+        .unwrap()
+        .contains("kept-secret"));
+    let (output, description) = user.down(&name);
+    assert!(output.status.success(), "{description}");
+    assert!(
+        text(&output.stderr).contains("nothing to remove"),
+        "{description}"
+    );
+}
+
+/// The `export` lines of `kdind env`, as pairs.
+fn exports(stdout: &[u8]) -> Vec<(String, String)> {
+    text(stdout)
+        .lines()
+        .filter_map(|line| line.strip_prefix("export "))
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap();
+            (key.to_owned(), value.trim_matches('\'').to_owned())
+        })
+        .collect()
+}
+
+fn value<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
+    &pairs.iter().find(|(k, _)| k == key).unwrap().1
+}
+
+#[test]
+fn engine_inner_docker_answers_over_tls_builds_into_the_node_and_refuses_clients_without_certificates(
+) {
+    let test = "engine_inner_docker_answers_over_tls_builds_into_the_node_and_refuses_clients_without_certificates";
+    let Some(docker) = Docker::require(test) else {
+        return;
+    };
+    let image = standin_image(&docker, "ok");
+    let _lock = engine_objects_lock();
+    let user = User::new();
+    let name = unique("tls");
+    let (output, description) = user.up(&name, &image, &[]);
+    assert!(output.status.success(), "{description}");
+    let (env, description) = run(&mut user.kdind(&["env", "--name", &name]));
+    assert!(env.status.success(), "{description}");
+    let pairs = exports(&env.stdout);
+    let cert_path = value(&pairs, "DOCKER_CERT_PATH").to_owned();
+    use std::os::unix::fs::PermissionsExt;
+    let key_mode = std::fs::metadata(Path::new(&cert_path).join("key.pem"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(key_mode, 0o600);
+    let inner = |args: &[&str]| {
+        Command::new("docker")
+            .envs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let info = inner(&["info", "--format", "{{.Name}}"]);
+    assert!(info.status.success(), "{}", text(&info.stderr));
+    assert_eq!(text(&info.stdout).trim(), format!("kdind-{name}"));
+
+    // docker build over TLS lands in the node's own docker.
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("hello"), "built into the cluster\n").unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "FROM scratch\nCOPY hello /hello\n",
+    )
+    .unwrap();
+    let tag = "kdind-test/built-inside:1";
+    let build = inner(&["build", "-q", "-t", tag, context.path().to_str().unwrap()]);
+    assert!(build.status.success(), "{}", text(&build.stderr));
+    let seen = docker.cli(&[
+        "exec",
+        &format!("kdind-{name}"),
+        "docker",
+        "image",
+        "inspect",
+        tag,
+    ]);
+    assert!(
+        seen.status.success(),
+        "the node's docker does not have {tag}: {}",
+        text(&seen.stderr)
+    );
+    assert!(
+        docker.cli(&["image", "inspect", tag]).status.code() != Some(0),
+        "not on the host"
+    );
+
+    // Without a client certificate the TLS port refuses, with TLS or without.
+    let host = value(&pairs, "DOCKER_HOST").to_owned();
+    let no_cert = Command::new("docker")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
+        .args([
+            "--tlsverify",
+            "--tlscacert",
+            &format!("{cert_path}/ca.pem"),
+            "-H",
+            &host,
+            "version",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !no_cert.status.success(),
+        "a client without certificate was served"
+    );
+    let plain = Command::new("docker")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH")
+        .args(["-H", &host, "version", "--format", "{{.Server.Version}}"])
+        .output()
+        .unwrap();
+    assert!(
+        !plain.status.success() || text(&plain.stdout).trim().is_empty(),
+        "plain TCP was served: {}",
+        text(&plain.stdout)
+    );
+
+    // A sibling container on the kdind network reaches the inner docker by the node's name
+    // (the server certificate covers it) and resolves the --internal API address.
+    let (internal, description) = run(&mut user.kdind(&["env", "--internal", "--name", &name]));
+    assert!(internal.status.success(), "{description}");
+    let internal_pairs = exports(&internal.stdout);
+    assert_eq!(
+        value(&internal_pairs, "DOCKER_HOST"),
+        format!("tcp://kdind-{name}:2376")
+    );
+    let (kubeconfig, description) =
+        run(&mut user.kdind(&["kubeconfig", "--internal", "--name", &name]));
+    assert!(kubeconfig.status.success(), "{description}");
+    assert!(
+        text(&kubeconfig.stdout).contains(&format!("server: https://kdind-{name}:8443")),
+        "{description}"
+    );
+    let sibling = docker.cli(&[
+        "run",
+        "--rm",
+        "--network",
+        "kdind",
+        "-v",
+        &format!("{}:/certs:ro", value(&internal_pairs, "DOCKER_CERT_PATH")),
+        "-e",
+        &format!("DOCKER_HOST={}", value(&internal_pairs, "DOCKER_HOST")),
+        "-e",
+        "DOCKER_TLS_VERIFY=1",
+        "-e",
+        "DOCKER_CERT_PATH=/certs",
+        "--entrypoint",
+        "bash",
+        &image,
+        "-c",
+        &format!("getent hosts kdind-{name} >/dev/null && docker info --format '{{{{.Name}}}}'"),
+    ]);
+    assert!(
+        sibling.status.success(),
+        "sibling: {}",
+        text(&sibling.stderr)
+    );
+    assert_eq!(text(&sibling.stdout).trim(), format!("kdind-{name}"));
+
+    // Logs for bug reports.
+    let logs_dir = user.home.path().join("logs");
+    let (logs, description) =
+        run(&mut user.kdind(&["logs", "--name", &name, logs_dir.to_str().unwrap()]));
+    assert!(logs.status.success(), "{description}");
+    let entrypoint = std::fs::read_to_string(logs_dir.join("entrypoint.log")).unwrap();
+    assert!(entrypoint.contains("kdind-phase: ready"), "{entrypoint}");
+    assert!(logs_dir.join("docker.log").exists());
+    assert!(logs_dir.join("minikube.log").exists());
+
+    let (output, description) = user.down(&name);
+    assert!(output.status.success(), "{description}");
+    assert_eq!(leftovers(&docker, &name), "");
+    assert!(
+        !Path::new(&cert_path).exists(),
+        "down removes the copied certificates"
+    );
+}
+
+#[test]
+fn engine_a_failing_minikube_fails_up_at_once_with_the_log_tail_and_leaves_nothing() {
+    let test = "engine_a_failing_minikube_fails_up_at_once_with_the_log_tail_and_leaves_nothing";
+    let Some(docker) = Docker::require(test) else {
+        return;
+    };
+    let image = standin_image(&docker, "fail");
+    let _lock = engine_objects_lock();
+    let user = User::new();
+    let name = unique("fail");
+    let started = Instant::now();
+    let (output, description) = user.up(&name, &image, &[]);
+    let took = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{description}");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("the node failed at stage `minikube`"),
+        "{description}"
+    );
+    assert!(
+        stderr.contains("failing on purpose"),
+        "the log tail is shown: {description}"
+    );
+    assert!(stderr.contains("exited with code 1"), "{description}");
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert_eq!(leftovers(&docker, &name), "", "{description}");
+    assert!(
+        !user.kubeconfig().exists()
+            || !std::fs::read_to_string(user.kubeconfig())
+                .unwrap()
+                .contains(&name),
+        "no kubeconfig entry for a failed cluster"
+    );
+
+    // --retain keeps the failed node for inspection; down removes it.
+    let (output, description) = user.up(&name, &image, &["--retain"]);
+    assert_eq!(output.status.code(), Some(1), "{description}");
+    assert!(
+        text(&output.stderr).contains("kept the failed node"),
+        "{description}"
+    );
+    assert_ne!(leftovers(&docker, &name), "", "{description}");
+    let (output, description) = user.down(&name);
+    assert!(output.status.success(), "{description}");
+    assert_eq!(leftovers(&docker, &name), "");
+}
+
+#[test]
+fn engine_a_hanging_minikube_makes_up_time_out_naming_the_stage() {
+    let test = "engine_a_hanging_minikube_makes_up_time_out_naming_the_stage";
+    let Some(docker) = Docker::require(test) else {
+        return;
+    };
+    let image = standin_image(&docker, "hang");
+    let _lock = engine_objects_lock();
+    let user = User::new();
+    let name = unique("hang");
+    let (output, description) = user.up(&name, &image, &["--wait", "20s"]);
+    assert_eq!(output.status.code(), Some(1), "{description}");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("not Ready within 20s"), "{description}");
+    assert!(
+        stderr.contains("stuck in stage `minikube`"),
+        "{description}"
+    );
+    assert!(stderr.contains("hanging on purpose"), "{description}");
+    assert_eq!(leftovers(&docker, &name), "", "{description}");
+}
+
+#[test]
+fn engine_ctrl_c_during_up_exits_130_and_leaves_nothing() {
+    let test = "engine_ctrl_c_during_up_exits_130_and_leaves_nothing";
+    let Some(docker) = Docker::require(test) else {
+        return;
+    };
+    let image = standin_image(&docker, "hang");
+    let _lock = engine_objects_lock();
+    let user = User::new();
+    let name = unique("int");
+    let child = user
+        .kdind(&["up", "--name", &name, "--image", &image])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let filter = format!("label=dev.kdind.cluster={name}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running = docker.cli(&["ps", "-q", "--filter", &filter]);
+        if !text(&running.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the node never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("interrupted"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(leftovers(&docker, &name), "");
+}
+
+#[test]
+fn engine_two_clusters_run_at_once_and_down_all_removes_both() {
+    let test = "engine_two_clusters_run_at_once_and_down_all_removes_both";
+    let Some(docker) = Docker::require(test) else {
+        return;
+    };
+    let image = standin_image(&docker, "ok");
+    let _lock = engine_objects_lock();
+    let user = User::new();
+    let first = unique("two-a");
+    let second = unique("two-b");
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| user.up(&first, &image, &[]));
+        let b = scope.spawn(|| user.up(&second, &image, &[]));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert!(a.0.status.success(), "{}", a.1);
+    assert!(b.0.status.success(), "{}", b.1);
+    for name in [&first, &second] {
+        let state = inspect(&docker, &format!("kdind-{name}"), "{{.State.Running}}");
+        assert_eq!(state, "true");
+    }
+    let contexts = user.kubectl(&["config", "get-contexts", "-o", "name"]);
+    let contexts = text(&contexts.stdout);
+    assert!(
+        contexts.contains(&format!("kdind-{first}"))
+            && contexts.contains(&format!("kdind-{second}")),
+        "{contexts}"
+    );
+    let (output, description) = run(&mut user.kdind(&["down", "--all"]));
+    assert!(output.status.success(), "{description}");
+    assert_eq!(leftovers(&docker, &first), "");
+    assert_eq!(leftovers(&docker, &second), "");
+    let network = docker.cli(&["network", "ls", "-q", "--filter", "name=^kdind$"]);
+    assert_eq!(
+        text(&network.stdout),
+        "",
+        "the network goes with the last node"
+    );
+}
