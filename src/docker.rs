@@ -123,6 +123,17 @@ impl Endpoint {
 pub struct Engine {
     docker: Docker,
     endpoint: Endpoint,
+    /// The engine's CPU architecture as Go names it (amd64, arm64, ...).
+    arch: String,
+}
+
+/// `1.41` -> 1.41.
+fn parse_api_version(text: &str) -> Option<bollard::ClientVersion> {
+    let (major, minor) = text.split_once('.')?;
+    Some(bollard::ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
 }
 
 /// One node container as `list` shows it.
@@ -159,30 +170,39 @@ impl Engine {
             hint: endpoint.hint(),
             cause,
         };
-        let docker = match &endpoint.tls {
-            None if endpoint.host.starts_with("unix://") => Docker::connect_with_unix(
-                &endpoint.host,
-                REQUEST_TIMEOUT_SECONDS,
-                API_DEFAULT_VERSION,
-            ),
-            None => Docker::connect_with_http(
-                &endpoint.host,
-                REQUEST_TIMEOUT_SECONDS,
-                API_DEFAULT_VERSION,
-            ),
+        let connect = |version: &bollard::ClientVersion| match &endpoint.tls {
+            None if endpoint.host.starts_with("unix://") => {
+                Docker::connect_with_unix(&endpoint.host, REQUEST_TIMEOUT_SECONDS, version)
+            }
+            None => Docker::connect_with_http(&endpoint.host, REQUEST_TIMEOUT_SECONDS, version),
             Some(tls) => Docker::connect_with_ssl(
                 &endpoint.host,
                 &tls.key,
                 &tls.cert,
                 &tls.ca,
                 REQUEST_TIMEOUT_SECONDS,
-                API_DEFAULT_VERSION,
+                version,
             ),
-        }
-        .map_err(unreachable)?;
-        // negotiate_version asks the engine for its version: the first real round trip.
-        let docker = docker.negotiate_version().await.map_err(unreachable)?;
-        Ok(Self { docker, endpoint })
+        };
+        let docker = connect(API_DEFAULT_VERSION).map_err(unreachable)?;
+        // One round trip gives both the API version to speak and the engine's architecture
+        // (bollard's negotiate_version would ask for the version and drop the rest).
+        let version = docker.version().await.map_err(unreachable)?;
+        let server = version
+            .api_version
+            .as_deref()
+            .and_then(parse_api_version)
+            .unwrap_or(*API_DEFAULT_VERSION);
+        let docker = if server < *API_DEFAULT_VERSION {
+            connect(&server).map_err(unreachable)?
+        } else {
+            docker
+        };
+        Ok(Self {
+            docker,
+            endpoint,
+            arch: version.arch.unwrap_or_default(),
+        })
     }
 
     fn call_error(
@@ -253,14 +273,9 @@ impl Engine {
         &self.endpoint.host
     }
 
-    /// The engine's CPU architecture, as Docker names it (x86_64, aarch64, ...).
-    pub async fn architecture(&self) -> Result<String, EngineError> {
-        let info = self
-            .docker
-            .info()
-            .await
-            .map_err(self.call_error("read its system information"))?;
-        Ok(info.architecture.unwrap_or_default())
+    /// The engine's CPU architecture, as Go names it (amd64, arm64, ...).
+    pub fn architecture(&self) -> &str {
+        &self.arch
     }
 
     /// Build an image from a tar context streamed from `body` (plain or gzip; the engine
@@ -723,6 +738,13 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Endpoint::resolve(|key| env.get(key).cloned())
+    }
+
+    #[test]
+    fn api_versions_parse() {
+        let version = parse_api_version("1.41").unwrap();
+        assert_eq!((version.major_version, version.minor_version), (1, 41));
+        assert!(parse_api_version("x").is_none());
     }
 
     #[test]

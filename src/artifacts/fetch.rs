@@ -519,17 +519,34 @@ mod tests {
         (0..len).map(|i| (i * 7 % 251) as u8).collect()
     }
 
+    /// GET /f into `partial`, which must succeed.
+    async fn fetch_ok(server: &TestServer, partial: &Path) -> Fetched {
+        fast()
+            .to_file(&server.url("/f"), partial, &Silent)
+            .await
+            .unwrap()
+    }
+
+    /// A server answering every request with `payload`, with or without Range support.
+    fn serving(payload: &[u8], ranges: bool) -> TestServer {
+        let payload = payload.to_vec();
+        TestServer::start(move |_, _| {
+            let reply = Reply::ok(payload.clone());
+            if ranges {
+                reply.with_ranges()
+            } else {
+                reply
+            }
+        })
+    }
+
     #[tokio::test]
     async fn downloads_and_hashes() {
         let payload = body(300_000);
-        let served = payload.clone();
-        let server = TestServer::start(move |_, _| Reply::ok(served.clone()));
+        let server = serving(&payload, false);
         let dir = tempfile::tempdir().unwrap();
         let partial = dir.path().join("p");
-        let fetched = fast()
-            .to_file(&server.url("/f"), &partial, &Silent)
-            .await
-            .unwrap();
+        let fetched = fetch_ok(&server, &partial).await;
         assert_eq!(fetched.digest, hash_bytes(&payload));
         assert_eq!(fetched.len, 300_000);
         assert_eq!(std::fs::read(&partial).unwrap(), payload);
@@ -581,10 +598,7 @@ mod tests {
         });
         let dir = tempfile::tempdir().unwrap();
         let partial = dir.path().join("p");
-        let fetched = fast()
-            .to_file(&server.url("/f"), &partial, &Silent)
-            .await
-            .unwrap();
+        let fetched = fetch_ok(&server, &partial).await;
         assert_eq!(fetched.digest, hash_bytes(&payload));
         let seen = server.seen();
         assert_eq!(seen.len(), 2, "{seen:?}");
@@ -595,15 +609,11 @@ mod tests {
     #[tokio::test]
     async fn a_partial_file_from_an_earlier_run_is_resumed() {
         let payload = body(50_000);
-        let served = payload.clone();
-        let server = TestServer::start(move |_, _| Reply::ok(served.clone()).with_ranges());
+        let server = serving(&payload, true);
         let dir = tempfile::tempdir().unwrap();
         let partial = dir.path().join("p");
         std::fs::write(&partial, &payload[..12_345]).unwrap();
-        let fetched = fast()
-            .to_file(&server.url("/f"), &partial, &Silent)
-            .await
-            .unwrap();
+        let fetched = fetch_ok(&server, &partial).await;
         assert_eq!(fetched.resumed_from, 12_345);
         assert_eq!(fetched.digest, hash_bytes(&payload));
         assert_eq!(server.seen()[0].range.as_deref(), Some("bytes=12345-"));
@@ -612,15 +622,11 @@ mod tests {
     #[tokio::test]
     async fn without_range_support_the_download_starts_over() {
         let payload = body(50_000);
-        let served = payload.clone();
-        let server = TestServer::start(move |_, _| Reply::ok(served.clone()));
+        let server = serving(&payload, false);
         let dir = tempfile::tempdir().unwrap();
         let partial = dir.path().join("p");
         std::fs::write(&partial, b"stale bytes from somewhere else").unwrap();
-        let fetched = fast()
-            .to_file(&server.url("/f"), &partial, &Silent)
-            .await
-            .unwrap();
+        let fetched = fetch_ok(&server, &partial).await;
         assert_eq!(fetched.digest, hash_bytes(&payload));
         assert_eq!(std::fs::read(&partial).unwrap(), payload);
     }

@@ -17,6 +17,8 @@ pub const DOCKER_TLS_PORT: u16 = 2376;
 
 /// Where the node publishes its kubeconfig and its docker TLS material.
 pub const NODE_KUBECONFIG: &str = "/etc/kdind/kubeconfig";
+/// The same kubeconfig before readiness is decided (see the entrypoint).
+pub const NODE_STAGED_KUBECONFIG: &str = "/etc/kdind/.kubeconfig.staged";
 pub const NODE_TLS_DIR: &str = "/etc/kdind/docker-tls";
 
 pub fn container_name(cluster: &ClusterName) -> String {

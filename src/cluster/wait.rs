@@ -1,25 +1,44 @@
 //! Reading the node's start-up from its log: the entrypoint prints one
 //! `kdind-phase: <stage>` line per stage on stdout, `kdind-phase: failed <stage>: <reason>`
-//! when a stage fails, and `kdind-phase: ready` at the end. Pure: the engine side feeds
-//! lines in and asks what they mean.
+//! when a stage fails, and `kdind-phase: ready` at the end; `kdind-kubeconfig: staged`
+//! when the kubeconfig may be fetched ahead, and `kdind-kubeconfig: published sha256=<hex>`
+//! when it is published. Pure: the engine side feeds lines in and asks what they mean.
 
 use std::collections::VecDeque;
+
+use crate::artifacts::digest::Digest;
 
 /// Log lines kept for error messages.
 pub const TAIL_LINES: usize = 30;
 
 const MARKER: &str = "kdind-phase: ";
+const KUBECONFIG_MARKER: &str = "kdind-kubeconfig: ";
 
 /// What one log line says about the start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     Stage(String),
-    Failed { stage: String, reason: String },
+    Failed {
+        stage: String,
+        reason: String,
+    },
     Ready,
+    /// The kubeconfig is in the node's staging file.
+    KubeconfigStaged,
+    /// The kubeconfig is published; its sha256.
+    KubeconfigPublished(Digest),
 }
 
 pub fn parse(line: &str) -> Option<Phase> {
-    let rest = line.trim_end().strip_prefix(MARKER)?;
+    let line = line.trim_end();
+    if let Some(rest) = line.strip_prefix(KUBECONFIG_MARKER) {
+        if rest == "staged" {
+            return Some(Phase::KubeconfigStaged);
+        }
+        let digest = rest.strip_prefix("published sha256=")?.parse().ok()?;
+        return Some(Phase::KubeconfigPublished(digest));
+    }
+    let rest = line.strip_prefix(MARKER)?;
     if rest == "ready" {
         return Some(Phase::Ready);
     }
@@ -38,37 +57,34 @@ pub fn parse(line: &str) -> Option<Phase> {
 pub struct Startup {
     stage: Option<String>,
     failure: Option<(String, String)>,
-    ready: bool,
+    published: Option<Digest>,
     tail: VecDeque<String>,
 }
 
 impl Startup {
-    /// Feed one log line; returns the new stage when the line starts one.
-    pub fn line(&mut self, line: &str) -> Option<&str> {
+    /// Feed one log line; returns what it says, if anything.
+    pub fn line(&mut self, line: &str) -> Option<Phase> {
         let line = line.trim_end();
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }
         self.tail.push_back(line.to_owned());
-        match parse(line)? {
-            Phase::Stage(stage) => {
-                self.stage = Some(stage);
-                self.stage.as_deref()
-            }
+        let phase = parse(line)?;
+        match &phase {
+            Phase::Stage(stage) => self.stage = Some(stage.clone()),
             Phase::Failed { stage, reason } => {
-                self.failure = Some((stage, reason));
-                None
+                self.failure = Some((stage.clone(), reason.clone()));
             }
-            Phase::Ready => {
-                self.ready = true;
-                self.stage = Some("ready".to_owned());
-                self.stage.as_deref()
-            }
+            Phase::Ready => self.stage = Some("ready".to_owned()),
+            Phase::KubeconfigStaged => {}
+            Phase::KubeconfigPublished(digest) => self.published = Some(*digest),
         }
+        Some(phase)
     }
 
-    pub fn ready(&self) -> bool {
-        self.ready
+    /// The sha256 of the published kubeconfig, once the node said it.
+    pub fn published(&self) -> Option<Digest> {
+        self.published
     }
 
     /// The stage the node is in (or was in when it stopped).
@@ -114,6 +130,16 @@ mod tests {
             })
         );
         assert_eq!(parse("stand-in minikube: start"), None);
+        assert_eq!(
+            parse("kdind-kubeconfig: staged"),
+            Some(Phase::KubeconfigStaged)
+        );
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            parse(&format!("kdind-kubeconfig: published sha256={hex}")),
+            Some(Phase::KubeconfigPublished(hex.parse().unwrap()))
+        );
+        assert_eq!(parse("kdind-kubeconfig: published sha256=zz"), None);
         assert_eq!(parse("  kdind-phase: docker"), None);
     }
 
@@ -121,14 +147,19 @@ mod tests {
     fn the_startup_tracks_stage_failure_and_a_bounded_tail() {
         let mut startup = Startup::default();
         assert_eq!(startup.stage(), "container start");
-        assert_eq!(startup.line("kdind-phase: prepare"), Some("prepare"));
+        assert_eq!(
+            startup.line("kdind-phase: prepare"),
+            Some(Phase::Stage("prepare".into()))
+        );
         for index in 0..40 {
             startup.line(&format!("noise {index}"));
         }
-        assert_eq!(startup.line("kdind-phase: minikube"), Some("minikube"));
+        assert_eq!(
+            startup.line("kdind-phase: minikube"),
+            Some(Phase::Stage("minikube".into()))
+        );
         startup.line("kdind-phase: failed minikube: it broke");
         assert_eq!(startup.failure(), Some(("minikube", "it broke")));
-        assert!(!startup.ready());
         let tail = startup.tail();
         assert_eq!(tail.lines().count(), TAIL_LINES);
         assert!(

@@ -126,8 +126,8 @@ fn short_id(id: &str) -> &str {
 /// The architecture to build for: the one asked for, which must be the engine's, or else
 /// the engine's.
 async fn engine_arch(engine: &Engine, asked: Option<Arch>) -> Result<Arch> {
-    let machine = engine.architecture().await?;
-    let engine_arch = Arch::from_machine(&machine).with_context(|| {
+    let machine = engine.architecture();
+    let engine_arch = Arch::from_machine(machine).with_context(|| {
         format!(
             "the engine at {} runs on {machine}; kdind builds node images for amd64 and arm64",
             engine.host()

@@ -10,9 +10,10 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::{output, ExitStatus, Interrupted};
+use crate::artifacts::digest::hash_bytes;
 use crate::cli::{OutputFormat, PrivilegedMode, UpArgs};
 use crate::cluster::node::{self, NodeRequest, Security};
-use crate::cluster::wait::Startup;
+use crate::cluster::wait::{Phase, Startup};
 use crate::cluster::{kubeconfig, labels, ClusterName, Labels, Role};
 use crate::docker::Engine;
 use crate::progress::{Printer, Spinner};
@@ -197,11 +198,11 @@ async fn create_and_wait(
         lock(created).container = None;
     };
 
-    wait_until_ready(engine, &container, args.wait, printer).await?;
+    let node_kubeconfig = wait_until_ready(engine, &container, args.wait, printer).await?;
 
     let server = format!("https://{}", node::host_port(&listen, api_port));
     let context = container.clone();
-    let rewritten = read_kubeconfig(engine, &container, &context, &server).await?;
+    let rewritten = kubeconfig::rewrite(&node_kubeconfig, &context, &server)?;
     kubeconfig::merge_into_file(kubeconfig_path, &rewritten)?;
     let security_name = match security {
         Security::Privileged => "privileged",
@@ -231,14 +232,17 @@ fn free_port(address: &str) -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Follow the node's log until it says `ready`, fails, stops, or the deadline passes.
+/// Follow the node's log until it says `ready`, fails, stops, or the deadline passes, and
+/// return the kubeconfig it published. The staged kubeconfig is fetched while readiness is
+/// decided and used when its sha256 is the one the node published.
 async fn wait_until_ready(
     engine: &Engine,
     container: &str,
     deadline: Duration,
     printer: &Printer,
-) -> Result<()> {
+) -> Result<String> {
     let mut startup = Startup::default();
+    let mut prefetch = None;
     let spinner = printer
         .animated()
         .then(|| Spinner::new("node: container start"));
@@ -252,15 +256,29 @@ async fn wait_until_ready(
                     None => printer.detail(&line),
                 }
             }
-            if let Some(stage) = startup.line(&line) {
-                let message = format!("node: {stage}");
-                match &spinner {
-                    Some(spinner) => spinner.set(&message),
-                    None => printer.note(&message),
+            match startup.line(&line) {
+                Some(Phase::Stage(stage)) => {
+                    let message = format!("node: {stage}");
+                    match &spinner {
+                        Some(spinner) => spinner.set(&message),
+                        None => printer.note(&message),
+                    }
                 }
-            }
-            if startup.ready() {
-                return anyhow::Ok(true);
+                Some(Phase::KubeconfigStaged) => {
+                    let engine = engine.clone();
+                    let container = container.to_owned();
+                    prefetch = Some(tokio::spawn(async move {
+                        read_node_file(&engine, &container, node::NODE_STAGED_KUBECONFIG).await
+                    }));
+                }
+                Some(Phase::Ready) => {
+                    match &spinner {
+                        Some(spinner) => spinner.set("node: ready"),
+                        None => printer.note("node: ready"),
+                    }
+                    return anyhow::Ok(true);
+                }
+                _ => {}
             }
         }
         anyhow::Ok(false)
@@ -270,7 +288,18 @@ async fn wait_until_ready(
         spinner.clear();
     }
     match followed {
-        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(true)) => {
+            if let (Some(prefetched), Some(published)) = (prefetch, startup.published()) {
+                if let Ok(Ok(bytes)) = prefetched.await {
+                    if hash_bytes(&bytes) == published {
+                        return String::from_utf8(bytes)
+                            .context("the node's kubeconfig is not UTF-8");
+                    }
+                }
+            }
+            let bytes = read_node_file(engine, container, node::NODE_KUBECONFIG).await?;
+            String::from_utf8(bytes).context("the node's kubeconfig is not UTF-8")
+        }
         Ok(Ok(false)) => {
             // The log ended: the node stopped.
             let state = engine.container_state(container).await?;
@@ -314,27 +343,28 @@ fn humanize(duration: Duration) -> String {
     }
 }
 
-/// The node's kubeconfig, rewritten for `server` with everything named `context`.
+/// One file out of the node, through the archive API.
+async fn read_node_file(engine: &Engine, container: &str, path: &str) -> Result<Vec<u8>> {
+    let archive = engine
+        .copy_from(container, path)
+        .await
+        .with_context(|| format!("the node has no {path}; is it ready?"))?;
+    let files = crate::cluster::tar_files(&archive)?;
+    let (_, bytes) = files
+        .into_iter()
+        .next()
+        .with_context(|| format!("{path} came back empty from the node"))?;
+    Ok(bytes)
+}
+
+/// The node's published kubeconfig, rewritten for `server` with everything named `context`.
 pub async fn read_kubeconfig(
     engine: &Engine,
     container: &str,
     context: &str,
     server: &str,
 ) -> Result<String> {
-    let archive = engine
-        .copy_from(container, node::NODE_KUBECONFIG)
-        .await
-        .with_context(|| {
-            format!(
-                "the node has not published its kubeconfig ({}); is it ready?",
-                node::NODE_KUBECONFIG
-            )
-        })?;
-    let files = crate::cluster::tar_files(&archive)?;
-    let (_, bytes) = files
-        .into_iter()
-        .next()
-        .context("the node's kubeconfig came back empty")?;
+    let bytes = read_node_file(engine, container, node::NODE_KUBECONFIG).await?;
     let text = String::from_utf8(bytes).context("the node's kubeconfig is not UTF-8")?;
     kubeconfig::rewrite(&text, context, server)
 }

@@ -63,6 +63,19 @@ impl Scratch {
         command
     }
 
+    /// `kdind build --download-only --config <the config> EXTRA...`.
+    fn download(&self, extra: &[&str]) -> (std::process::Output, String) {
+        let config = self.config();
+        let mut args = vec![
+            "build",
+            "--download-only",
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run(&mut self.kdind(&args))
+    }
+
     fn cached_entries(&self) -> Vec<String> {
         match std::fs::read_dir(self.cache().join("sha256")) {
             Ok(entries) => entries
@@ -199,13 +212,7 @@ fn two_builds_at_once_share_one_download_and_then_run_offline() {
     let partials = std::fs::read_dir(scratch.cache().join("partial")).unwrap();
     assert_eq!(partials.count(), 0, "no partial file is left behind");
 
-    let (output, description) = run(&mut scratch.kdind(&[
-        "build",
-        "--download-only",
-        "--offline",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
+    let (output, description) = scratch.download(&["--offline"]);
     assert!(output.status.success(), "{description}");
     assert!(
         text(&output.stderr).contains("cached     minikube"),
@@ -219,14 +226,7 @@ fn an_offline_miss_lists_each_file_and_where_to_put_it() {
     let server = serve_payloads();
     let scratch = Scratch::new();
     scratch.write_config(&pinned_config(&server.url("/a")));
-    let config = scratch.config();
-    let (output, description) = run(&mut scratch.kdind(&[
-        "build",
-        "--download-only",
-        "--offline",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
+    let (output, description) = scratch.download(&["--offline"]);
     assert_eq!(output.status.code(), Some(1), "{description}");
     let stderr = text(&output.stderr);
     assert!(
@@ -256,13 +256,16 @@ fn the_mirror_serves_every_upstream_url_and_checksums_are_locked() {
     });
     let scratch = Scratch::new();
     let mirror = server.url("/m");
-    let (output, description) = run(&mut scratch.kdind(&[
-        "build",
-        "--download-only",
-        "--allow-unverified",
-        "--mirror",
-        &mirror,
-    ]));
+    let mirrored = || {
+        run(&mut scratch.kdind(&[
+            "build",
+            "--download-only",
+            "--allow-unverified",
+            "--mirror",
+            &mirror,
+        ]))
+    };
+    let (output, description) = mirrored();
     assert!(output.status.success(), "{description}");
     let stderr = text(&output.stderr);
     assert!(
@@ -289,13 +292,7 @@ fn the_mirror_serves_every_upstream_url_and_checksums_are_locked() {
     )));
 
     // A second run reads the lock and the cache: nothing is requested.
-    let (output, description) = run(&mut scratch.kdind(&[
-        "build",
-        "--download-only",
-        "--allow-unverified",
-        "--mirror",
-        &mirror,
-    ]));
+    let (output, description) = mirrored();
     assert!(output.status.success(), "{description}");
     assert_eq!(server.seen().len(), 13, "{description}");
 }
@@ -328,13 +325,7 @@ fn file_urls_are_copied_into_the_cache() {
         std::fs::write(source.join(name), payload(name)).unwrap();
     }
     scratch.write_config(&pinned_config(&format!("file://{}", source.display())));
-    let config = scratch.config();
-    let (output, description) = run(&mut scratch.kdind(&[
-        "build",
-        "--download-only",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
+    let (output, description) = scratch.download(&[]);
     assert!(output.status.success(), "{description}");
     let listing = text(&output.stdout);
     assert_eq!(listing.lines().count(), 7, "{listing}");
@@ -362,21 +353,14 @@ fn a_corrupted_cache_entry_is_discarded_and_fetched_again() {
     let server = serve_payloads();
     let scratch = Scratch::new();
     scratch.write_config(&pinned_config(&server.url("/a")));
-    let config = scratch.config();
-    let args = [
-        "build",
-        "--download-only",
-        "--config",
-        config.to_str().unwrap(),
-    ];
-    let (output, description) = run(&mut scratch.kdind(&args));
+    let (output, description) = scratch.download(&[]);
     assert!(output.status.success(), "{description}");
     let entry = scratch
         .cache()
         .join("sha256")
         .join(sha256(&payload("crictl")));
     corrupt(&entry);
-    let (output, description) = run(&mut scratch.kdind(&args));
+    let (output, description) = scratch.download(&[]);
     assert!(output.status.success(), "{description}");
     assert!(
         text(&output.stderr).contains("the cached crictl v1.35.0"),
@@ -403,13 +387,7 @@ fn a_checksum_mismatch_names_both_hashes_and_caches_nothing() {
     let config_text =
         pinned_config(&server.url("/a")).replace(&sha256(&payload("minikube")), &wrong);
     scratch.write_config(&config_text);
-    let config = scratch.config();
-    let (output, description) = run(&mut scratch.kdind(&[
-        "build",
-        "--download-only",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
+    let (output, description) = scratch.download(&[]);
     assert_eq!(output.status.code(), Some(1), "{description}");
     let stderr = text(&output.stderr);
     assert!(
@@ -441,13 +419,7 @@ fn a_missing_file_names_its_url() {
     let scratch = Scratch::new();
     let config_text = pinned_config(&server.url("/a")).replace("/a/kubectl", "/a/nope");
     scratch.write_config(&config_text);
-    let config = scratch.config();
-    let (output, description) = run(&mut scratch.kdind(&[
-        "build",
-        "--download-only",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
+    let (output, description) = scratch.download(&[]);
     assert_eq!(output.status.code(), Some(1), "{description}");
     let stderr = text(&output.stderr);
     assert!(

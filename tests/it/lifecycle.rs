@@ -294,6 +294,36 @@ fn engine_inner_docker_answers_over_tls_builds_into_the_node_and_refuses_clients
         "not on the host"
     );
 
+    // The node's docker runs containers of its own (cgroups prepared by the entrypoint):
+    // load the base image over TLS and run it there.
+    let saved = docker.cli(&[
+        "save",
+        "-o",
+        user.home.path().join("base.tar").to_str().unwrap(),
+        &docker.base_image,
+    ]);
+    assert!(saved.status.success(), "{}", text(&saved.stderr));
+    let loaded = inner(&[
+        "load",
+        "-q",
+        "-i",
+        user.home.path().join("base.tar").to_str().unwrap(),
+    ]);
+    assert!(loaded.status.success(), "{}", text(&loaded.stderr));
+    let nested = inner(&[
+        "run",
+        "--rm",
+        &docker.base_image,
+        "echo",
+        "a container inside the node",
+    ]);
+    assert!(
+        nested.status.success(),
+        "nested container: {}",
+        text(&nested.stderr)
+    );
+    assert_eq!(text(&nested.stdout), "a container inside the node\n");
+
     // Without a client certificate the TLS port refuses, with TLS or without.
     let host = value(&pairs, "DOCKER_HOST").to_owned();
     let no_cert = Command::new("docker")
