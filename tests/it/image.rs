@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{run, text, unique, Docker, ImageGuard, Standins};
+use crate::support::{image_build_lock, run, text, unique, Docker, ImageGuard, Standins};
 
 /// `docker image inspect` fields as (id, layers).
 fn layers(docker: &Docker, reference: &str) -> (String, Vec<String>) {
@@ -33,6 +33,7 @@ fn engine_build_then_rebuild_from_cache_then_change_the_kubernetes_version() {
     let Some(docker) = Docker::require(test) else {
         return;
     };
+    let _building = image_build_lock();
     let standins = Standins::new();
     let config = standins.config("kdind.toml", "", "");
     let first_tag = format!("kdind-test/node:{}", unique("first"));

@@ -200,6 +200,14 @@ pub fn engine_objects_lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
+/// Builds of the stand-in context take this lock: two builds of one context running at
+/// once on a cold layer cache make two chains of layers, and a later rebuild may then follow
+/// either, which would make "a rebuild reuses every layer" untestable.
+pub fn image_build_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
 /// A stand-in node image whose minikube behaves as `behaviour` says (ok, fail, hang), built
 /// once per test run and kept under a fixed tag so that later runs reuse its layers.
 pub fn standin_image(docker: &Docker, behaviour: &str) -> String {
@@ -208,6 +216,7 @@ pub fn standin_image(docker: &Docker, behaviour: &str) -> String {
     if let Some((_, reference)) = built.iter().find(|(kind, _)| kind == behaviour) {
         return reference.clone();
     }
+    let _building = image_build_lock();
     let standins = Standins::new();
     let config = standins.config("kdind.toml", "", "");
     if behaviour != "ok" {
