@@ -229,9 +229,11 @@ big_args=(--config "$work/big/kdind.toml" --mirror "file://$work/bigmirror")
 mkdir -p "$work/bigcontext"
 tar -C "$work/bigcontext" -xf "$work/big.tar"
 rm -f "$work/big.tar"
-# Each run starts without the image, so the 500 MiB layer is built again by both.
+# Each run starts without the image, so the 500 MiB layer is built again by both; the
+# previous run's writes are flushed and the page cache dropped (where allowed) first, so
+# that no run pays for another's writeback and both read their input cold.
 hyper "$work/first.json" --runs 5 \
-  --prepare "docker rmi -f kdind-bench/first:kdind kdind-bench/first:docker >/dev/null 2>&1 || true" \
+  --prepare "docker rmi -f kdind-bench/first:kdind kdind-bench/first:docker >/dev/null 2>&1; sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; true" \
   -n "kdind build" "$kdind -q build ${big_args[*]} --tag kdind-bench/first:kdind" \
   -n "docker build" "docker build -q -t kdind-bench/first:docker $work/bigcontext"
 first_kdind=$(median "$work/first.json" 0)

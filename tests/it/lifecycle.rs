@@ -265,6 +265,14 @@ fn engine_inner_docker_answers_over_tls_builds_into_the_node_and_refuses_clients
     assert!(info.status.success(), "{}", text(&info.stderr));
     assert_eq!(text(&info.stdout).trim(), format!("kdind-{name}"));
 
+    // kdind itself speaks to a TLS engine the same way (DOCKER_HOST, DOCKER_TLS_VERIFY,
+    // DOCKER_CERT_PATH): the node's docker has no kdind clusters of its own.
+    let (listed, description) = run(kdind()
+        .envs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .args(["list", "-o", "json"]));
+    assert!(listed.status.success(), "{description}");
+    assert_eq!(text(&listed.stdout).trim(), "[]", "{description}");
+
     // docker build over TLS lands in the node's own docker.
     let context = tempfile::tempdir().unwrap();
     std::fs::write(context.path().join("hello"), "built into the cluster\n").unwrap();
