@@ -117,7 +117,8 @@ pub struct BuildArgs {
     #[arg(long, conflicts_with_all = ["print_dockerfile", "context_out"])]
     pub print_artifacts: bool,
 
-    /// Print the rendered Dockerfile and stop.
+    /// Print the Dockerfile the build would use (with its labels, which name the artifacts'
+    /// checksums: the artifacts are made present first) and stop.
     #[arg(long, conflicts_with = "context_out")]
     pub print_dockerfile: bool,
 

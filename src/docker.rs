@@ -284,7 +284,6 @@ impl Engine {
     pub async fn build_image(
         &self,
         tag: &str,
-        labels: &HashMap<String, String>,
         body: impl Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
         mut on_event: impl FnMut(BuildEvent),
     ) -> Result<(), EngineError> {
@@ -293,7 +292,6 @@ impl Engine {
             .t(tag)
             .rm(true)
             .forcerm(true)
-            .labels(labels)
             .build();
         let docker = self
             .docker

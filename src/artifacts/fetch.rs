@@ -8,7 +8,6 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::Bytes;
 use reqwest::{StatusCode, Url};
 
 use super::digest::{Digest, Hasher};
@@ -215,15 +214,15 @@ impl Fetcher {
             return copy_local(&file_path(&parsed)?, partial, progress);
         }
         let mut state = Partial::open(partial)?;
-        let resumed_from = state.len();
+        let resumed_from = state.hasher.len();
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
         loop {
             match self.attempt(url, &mut state, progress).await? {
                 Attempt::Done => {
                     return Ok(Fetched {
-                        len: state.len(),
-                        digest: state.finish(),
+                        len: state.hasher.len(),
+                        digest: state.hasher.clone().finish(),
                         resumed_from,
                     })
                 }
@@ -259,7 +258,7 @@ impl Fetcher {
         state: &mut Partial,
         progress: &dyn Progress,
     ) -> Result<Attempt, FetchError> {
-        let offset = state.len();
+        let offset = state.hasher.len();
         let mut request = self.client.get(url);
         if offset > 0 {
             request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
@@ -291,20 +290,20 @@ impl Fetcher {
             }
             status => return retry_or_fail(self.status_error(url, status)),
         };
-        progress.update(state.len(), total);
+        progress.update(state.hasher.len(), total);
         loop {
             match response.chunk().await {
                 Ok(Some(bytes)) => {
-                    state.append(bytes)?;
-                    progress.update(state.len(), total);
+                    state.append(&bytes)?;
+                    progress.update(state.hasher.len(), total);
                 }
                 Ok(None) => break,
                 Err(error) => {
                     state.flush()?;
                     let error = match total {
-                        Some(expected) if state.len() < expected => FetchError::Truncated {
+                        Some(expected) if state.hasher.len() < expected => FetchError::Truncated {
                             url: url.to_owned(),
-                            got: state.len(),
+                            got: state.hasher.len(),
                             expected,
                             attempts: 1,
                         },
@@ -316,10 +315,10 @@ impl Fetcher {
         }
         state.flush()?;
         if let Some(expected) = total {
-            if state.len() < expected {
+            if state.hasher.len() < expected {
                 return Ok(Attempt::Retry(FetchError::Truncated {
                     url: url.to_owned(),
-                    got: state.len(),
+                    got: state.hasher.len(),
                     expected,
                     attempts: 1,
                 }));
@@ -423,24 +422,22 @@ fn copy_local(
         if read == 0 {
             break;
         }
-        state.append(Bytes::copy_from_slice(&buffer[..read]))?;
-        progress.update(state.len(), total);
+        state.append(&buffer[..read])?;
+        progress.update(state.hasher.len(), total);
     }
     state.flush()?;
     Ok(Fetched {
-        len: state.len(),
-        digest: state.finish(),
+        len: state.hasher.len(),
+        digest: state.hasher.finish(),
         resumed_from: 0,
     })
 }
 
-/// The file a download is written to, and the hash of everything in it. Hashing runs on a
-/// thread of its own, so that it overlaps with receiving and writing.
+/// The file a download is written to, and the hash of everything in it.
 struct Partial {
     path: PathBuf,
     writer: BufWriter<File>,
-    hashing: HashThread,
-    len: u64,
+    hasher: Hasher,
 }
 
 impl Partial {
@@ -462,8 +459,7 @@ impl Partial {
         Ok(Self {
             path: path.to_owned(),
             writer: BufWriter::with_capacity(1024 * 1024, file),
-            len: hasher.len(),
-            hashing: HashThread::start(hasher),
+            hasher,
         })
     }
 
@@ -472,21 +468,15 @@ impl Partial {
         Ok(Self {
             path: path.to_owned(),
             writer: BufWriter::with_capacity(1024 * 1024, file),
-            len: 0,
-            hashing: HashThread::start(Hasher::default()),
+            hasher: Hasher::default(),
         })
     }
 
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn append(&mut self, bytes: Bytes) -> Result<(), FetchError> {
+    fn append(&mut self, bytes: &[u8]) -> Result<(), FetchError> {
         self.writer
-            .write_all(&bytes)
+            .write_all(bytes)
             .map_err(|cause| FetchError::io(&self.path, cause))?;
-        self.len += bytes.len() as u64;
-        self.hashing.feed(bytes);
+        self.hasher.update(bytes);
         Ok(())
     }
 
@@ -501,58 +491,6 @@ impl Partial {
         self.flush()?;
         *self = Self::create(&self.path.clone())?;
         Ok(())
-    }
-
-    /// The digest of everything written.
-    fn finish(self) -> Digest {
-        self.hashing.finish()
-    }
-}
-
-/// A thread that hashes the pieces it is fed, in order.
-struct HashThread {
-    sender: Option<std::sync::mpsc::SyncSender<Bytes>>,
-    handle: Option<std::thread::JoinHandle<Hasher>>,
-}
-
-impl HashThread {
-    fn start(mut hasher: Hasher) -> Self {
-        // About 1 MiB in flight at reqwest's piece sizes: enough to overlap, bounded memory.
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Bytes>(64);
-        let handle = std::thread::spawn(move || {
-            for piece in receiver {
-                hasher.update(&piece);
-            }
-            hasher
-        });
-        Self {
-            sender: Some(sender),
-            handle: Some(handle),
-        }
-    }
-
-    fn feed(&self, piece: Bytes) {
-        if let Some(sender) = &self.sender {
-            // The thread only stops once the sender is dropped.
-            let _ = sender.send(piece);
-        }
-    }
-
-    fn finish(mut self) -> Digest {
-        drop(self.sender.take());
-        self.handle
-            .take()
-            .expect("finish is called once")
-            .join()
-            .expect("the hashing thread does not panic")
-            .finish()
-    }
-}
-
-impl Drop for HashThread {
-    fn drop(&mut self) {
-        // Closing the channel ends the thread; nobody waits for a digest any more.
-        drop(self.sender.take());
     }
 }
 

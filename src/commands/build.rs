@@ -19,16 +19,10 @@ pub async fn run(printer: &Printer, args: BuildArgs) -> Result<ExitStatus> {
     if let Some(base_image) = &args.base_image {
         config.base_image = base_image.clone();
     }
-    if args.print_dockerfile {
-        output(&image::dockerfile::render(
-            &image::dockerfile::DockerfileInputs {
-                base_image: &config.base_image,
-                kubernetes_version: &config.kubernetes_version,
-            },
-        ))?;
-        return Ok(ExitStatus::Success);
-    }
-    let building = !(args.print_artifacts || args.download_only || args.context_out.is_some());
+    let building = !(args.print_artifacts
+        || args.download_only
+        || args.print_dockerfile
+        || args.context_out.is_some());
     let engine = if building {
         let engine = Engine::connect().await?;
         settings.arch = engine_arch(&engine, args.artifacts.arch).await?;
@@ -59,6 +53,10 @@ pub async fn run(printer: &Printer, args: BuildArgs) -> Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let spec = image::spec(&config, &present, args.tag.as_deref());
+    if args.print_dockerfile {
+        output(&spec.dockerfile)?;
+        return Ok(ExitStatus::Success);
+    }
     if let Some(path) = &args.context_out {
         write_context_out(&spec, &present, path)?;
         printer.note(format!(

@@ -4,7 +4,7 @@
 pub mod context;
 pub mod dockerfile;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::{bail, Context, Result};
@@ -34,7 +34,6 @@ pub mod labels {
 pub struct ImageSpec {
     pub dockerfile: String,
     pub reference: String,
-    pub labels: BTreeMap<String, String>,
 }
 
 /// Decide the Dockerfile, tag and labels for a configuration and its verified artifacts.
@@ -66,11 +65,23 @@ pub fn spec(config: &Config, artifacts: &[Present], tag: Option<&str>) -> ImageS
             format!("{} sha256:{}", present.artifact.version, present.digest),
         );
     }
+    // One LABEL step at the very end (labels passed through the build API would become one
+    // step each); the config hash covers everything above it.
+    let dockerfile = format!("{dockerfile}{}", label_instruction(&image_labels));
     ImageSpec {
         dockerfile,
         reference,
-        labels: image_labels,
     }
+}
+
+/// `LABEL "key"="value" ...` on continuation lines, keys sorted.
+fn label_instruction(labels: &BTreeMap<String, String>) -> String {
+    let quote = |text: &str| format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""));
+    let pairs: Vec<String> = labels
+        .iter()
+        .map(|(key, value)| format!("{}={}", quote(key), quote(value)))
+        .collect();
+    format!("LABEL {}\n", pairs.join(" \\\n      "))
 }
 
 pub fn default_reference(kubernetes_version: &str, config_hash: &Digest) -> String {
@@ -116,14 +127,9 @@ pub async fn build(
     });
     let body = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
 
-    let labels: HashMap<String, String> = spec
-        .labels
-        .iter()
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
     let mut display = BuildDisplay::new(printer);
     let result = engine
-        .build_image(&spec.reference, &labels, body, |event| display.event(event))
+        .build_image(&spec.reference, body, |event| display.event(event))
         .await;
     let produced = producer.await.context("the build context writer stopped")?;
     produced.context("cannot write the build context")?;
@@ -346,6 +352,18 @@ mod tests {
         assert_eq!(
             error,
             "the image build failed at Step 2/3 : RUN false\nthe reason\nreturned a non-zero code: 1"
+        );
+    }
+
+    #[test]
+    fn labels_are_one_quoted_instruction() {
+        let labels = BTreeMap::from([
+            ("b.key".to_owned(), "v1 sha256:ab".to_owned()),
+            ("a.key".to_owned(), "say \"hi\"".to_owned()),
+        ]);
+        assert_eq!(
+            label_instruction(&labels),
+            "LABEL \"a.key\"=\"say \\\"hi\\\"\" \\\n      \"b.key\"=\"v1 sha256:ab\"\n"
         );
     }
 

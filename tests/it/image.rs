@@ -48,6 +48,18 @@ fn engine_build_then_rebuild_from_cache_then_change_the_kubernetes_version() {
         "{description}"
     );
     let (built_id, _) = layers(&docker, &first_tag);
+    let labels = docker.cli(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"dev.kdind.kubernetes-version\"}} {{index .Config.Labels \"dev.kdind.artifact.minikube\"}}",
+        &first_tag,
+    ]);
+    let labels = text(&labels.stdout);
+    assert!(
+        labels.starts_with("v1.35.1 v0.0.0-stand-in sha256:"),
+        "image labels: {labels}"
+    );
 
     // Inside: the replacement answers as systemd, and everything is where minikube looks.
     let check = r#"set -e
