@@ -198,9 +198,19 @@ impl Plan {
 /// Make every artifact of the plan present in the cache, verified.
 pub async fn ensure(plan: &mut Plan, printer: &Printer) -> Result<Vec<Present>> {
     refuse_unverified(plan, printer)?;
-    let fetcher = Fetcher::new(RetryPolicy::default(), plan.settings.mirror.is_some())?;
-    if !plan.settings.offline {
-        resolve_checksums(plan, &fetcher).await?;
+    // The HTTP client (and its TLS roots) is made only when something must be fetched: a
+    // build from a warm cache starts no network machinery at all.
+    let mut fetcher = None;
+    let needs_checksums = plan
+        .artifacts
+        .iter()
+        .any(|artifact| matches!(artifact.checksum, Checksum::Remote { .. }));
+    if !plan.settings.offline && needs_checksums {
+        let client = fetcher.insert(Fetcher::new(
+            RetryPolicy::default(),
+            plan.settings.mirror.is_some(),
+        )?);
+        resolve_checksums(plan, client).await?;
     }
     let cache = plan.settings.cache.clone();
     let mut present = Vec::new();
@@ -218,6 +228,14 @@ pub async fn ensure(plan: &mut Plan, printer: &Printer) -> Result<Vec<Present>> 
     for found in &present {
         transfers.line(format!("cached     {}", found.artifact.label()));
     }
+    if wanted.is_empty() {
+        present.sort_by_key(|found| found.artifact.name);
+        return Ok(present);
+    }
+    let fetcher = match fetcher {
+        Some(fetcher) => fetcher,
+        None => Fetcher::new(RetryPolicy::default(), plan.settings.mirror.is_some())?,
+    };
     let downloaded: Vec<Present> = stream::iter(wanted.iter())
         .map(|artifact| download(&fetcher, &cache, artifact, &transfers))
         .buffer_unordered(PARALLEL)
