@@ -9,9 +9,10 @@
 # Sections (numbering of the benchmark issue; D is the download benchmark):
 #   1. node ready -> kubeconfig on the host: kdind's log-following wait against the 2018
 #      method (poll `[ -e /kubeconfig ]` every 3 s, then `docker cp`)
-#   2. rebuild with an unchanged config: kdind build against docker build of --context-out
+#   2. rebuild with an unchanged config: kdind build against docker build of --context-out,
+#      in alternating rounds
 #   3. first build with 500 MiB of artifacts: kdind build against docker build of the same
-#      context directory; kdind's peak RSS
+#      context directory, in alternating rounds; kdind's peak RSS
 #   4. tear-down of a running node: kdind down against docker rm -f -v + volume rm + network rm
 #   5. the systemctl replacement: one is-active call; stripped binary size
 #   6. kdind up to ready with the stand-in minikube (the part of time-to-cluster that is ours)
@@ -58,9 +59,35 @@ median() { # JSON file [index] -> median seconds
   python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]["median"])' "$1" "${2:-0}"
 }
 ms() { python3 -c "print('%.0f' % ($1 * 1000))"; }
-spread() { # JSON file index -> "min-max" in seconds
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][int(sys.argv[2])]; print("%.2f-%.2f" % (r["min"], r["max"]))' "$1" "$2"
+middle() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+timed_ms() { # run a command quietly, print its wall time in ms
+  local start end
+  start=$(date +%s%N)
+  if ! "$@" >/dev/null 2>&1; then
+    echo "bench: $* failed" >&2
+    kill -TERM $$ # from inside a command substitution: stop the whole run
+  fi
+  end=$(date +%s%N)
+  echo $(((end - start) / 1000000))
 }
+# alternate ROUNDS PREPARE A B: time commands A and B (function names) in turns, PREPARE
+# before each run, A first in odd rounds and B first in even ones, so that drift on the
+# machine hits both alike. Fills the arrays alt_a and alt_b (ms).
+alternate() {
+  local rounds=$1 prepare=$2 a=$3 b=$4 round
+  alt_a=()
+  alt_b=()
+  for ((round = 1; round <= rounds; round++)); do
+    if ((round % 2)); then
+      $prepare; alt_a+=("$(timed_ms "$a")")
+      $prepare; alt_b+=("$(timed_ms "$b")")
+    else
+      $prepare; alt_b+=("$(timed_ms "$b")")
+      $prepare; alt_a+=("$(timed_ms "$a")")
+    fi
+  done
+}
+seconds_median() { python3 -c "print($(middle "$@") / 1000)"; }
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 verdict() { python3 -c "print('met' if $1 else 'MISSED')"; }
 peak_rss_mib() { # run a command, print its peak RSS in MiB
@@ -193,7 +220,6 @@ for _ in 1 2 3 4 5 6 7; do
   old_latency+=("$(( (done_at - $(ready_at kdind-bench-2018)) / 1000000 ))")
   docker rm -f kdind-bench-2018 >/dev/null
 done
-middle() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 wait_kdind_ms=$(middle "${kdind_latency[@]}")
 wait_old_ms=$(middle "${old_latency[@]}")
 
@@ -210,11 +236,15 @@ down_docker=$(median "$work/down.json" 1)
 # --- 2. rebuild ------------------------------------------------------------------------
 say "2. rebuild with an unchanged config"
 "$kdind" -q build --config "$work/kdind.toml" --mirror "$mirror" --context-out "$work/context.tar"
-hyper "$work/rebuild.json" --warmup 2 --runs 20 \
-  -n "kdind build" "$kdind -q build --config $work/kdind.toml --mirror $mirror" \
-  -n "docker build" "docker build -q -t kdind-bench/rebuild:docker - < $work/context.tar"
-rebuild_kdind=$(median "$work/rebuild.json" 0)
-rebuild_docker=$(median "$work/rebuild.json" 1)
+rebuild_kdind() { "$kdind" -q build --config "$work/kdind.toml" --mirror "$mirror"; }
+rebuild_docker() { docker build -q -t kdind-bench/rebuild:docker - <"$work/context.tar"; }
+rebuild_kdind >/dev/null 2>&1
+rebuild_docker >/dev/null 2>&1
+alternate 21 true rebuild_kdind rebuild_docker
+rebuild_kdind_runs=("${alt_a[@]}")
+rebuild_docker_runs=("${alt_b[@]}")
+rebuild_kdind=$(seconds_median "${rebuild_kdind_runs[@]}")
+rebuild_docker=$(seconds_median "${rebuild_docker_runs[@]}")
 
 # --- 3. first build with 500 MiB of artifacts ------------------------------------------
 say "3. first build with 500 MiB of artifacts"
@@ -235,13 +265,19 @@ rm -f "$work/big.tar"
 # Each run starts without the image, so the 500 MiB layer is built again by both; the
 # previous run's writes are flushed and the page cache dropped (where allowed) first, so
 # that no run pays for another's writeback and both read their input cold.
-hyper "$work/first.json" --runs 7 \
-  --prepare "docker rmi -f kdind-bench/first:kdind kdind-bench/first:docker >/dev/null 2>&1; sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null; true" \
-  -n "kdind build" "$kdind -q build ${big_args[*]} --tag kdind-bench/first:kdind" \
-  -n "docker build" "docker build -q -t kdind-bench/first:docker $work/bigcontext"
-first_kdind=$(median "$work/first.json" 0)
-first_docker=$(median "$work/first.json" 1)
-docker rmi -f kdind-bench/first:kdind kdind-bench/first:docker >/dev/null 2>&1 || true
+first_prepare() {
+  docker rmi -f kdind-bench/first:kdind kdind-bench/first:docker >/dev/null 2>&1 || true
+  sync
+  echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+}
+first_kdind() { "$kdind" -q build "${big_args[@]}" --tag kdind-bench/first:kdind; }
+first_docker() { docker build -q -t kdind-bench/first:docker "$work/bigcontext"; }
+alternate 7 first_prepare first_kdind first_docker
+first_kdind_runs=("${alt_a[@]}")
+first_docker_runs=("${alt_b[@]}")
+first_kdind=$(seconds_median "${first_kdind_runs[@]}")
+first_docker=$(seconds_median "${first_docker_runs[@]}")
+first_prepare
 first_rss=$(peak_rss_mib "$kdind" -q build "${big_args[@]}" --tag kdind-bench/first:kdind)
 
 # --- the report ------------------------------------------------------------------------
@@ -257,10 +293,10 @@ cat >BENCHMARKS.md <<MD
 
 Measured by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d): $(nproc) cores ($cpu),
 $(free -g | awk '/Mem:/ {print $2}') GiB memory, $(uname -sr), $engine, classic builder.
-Every pair ran side by side in this one run; medians of 5 runs or more (hyperfine: 20 for
-section 2, 7 for section 3; 7 timed rounds for section 1). Section 3 is dominated by the
-engine's own work on the 500 MiB layer; its run-to-run spread (shown below) is larger than
-the difference between the two. Node images are made of stand-ins
+Every pair ran side by side in this one run, medians of 5 runs or more: hyperfine for 4, 5,
+6 and D; alternating rounds (each side first in every other round) for 1 (7 rounds), 2 (21)
+and 3 (7). Sections 2 and 3 are dominated by the engine's own work; each round's time is
+listed below the table. Node images are made of stand-ins
 (\`tests/fixtures/standin.toml\`): no Kubernetes runs, so the numbers are kdind's own share.
 Reproduce with:
 
@@ -282,7 +318,8 @@ scripts/bench.sh
 | D | kdind's peak RSS downloading 50 MiB / 500 MiB (flat: the data streams to disk) | $rss_medium / $rss_big MiB | | | flat | $(verdict "$rss_big <= $rss_medium * 1.5") |
 
 Section 1 in detail (ms, each round): kdind ${kdind_latency[*]}; 2018 method ${old_latency[*]}.
-Section 3 spread (min-max, s): kdind $(spread "$work/first.json" 0); docker build $(spread "$work/first.json" 1).
+Section 2 in detail (ms, each round): kdind ${rebuild_kdind_runs[*]}; docker build ${rebuild_docker_runs[*]}.
+Section 3 in detail (ms, each round): kdind ${first_kdind_runs[*]}; docker build ${first_docker_runs[*]}.
 MD
 say "wrote BENCHMARKS.md"
 cat BENCHMARKS.md
