@@ -435,22 +435,16 @@ impl Engine {
             .collect())
     }
 
-    /// How many containers are attached to the network (0 when it does not exist).
-    pub async fn network_users(&self, id: &str) -> Result<usize, EngineError> {
-        match self.docker.inspect_network(id, None).await {
-            Ok(network) => Ok(network.containers.map_or(0, |containers| containers.len())),
-            Err(error) if not_found(&error) => Ok(0),
-            Err(cause) => Err(self.call_error(format!("inspect network {id}"))(cause)),
-        }
-    }
-
-    /// Remove a network; a missing one or one still in use (409) is left alone.
+    /// Remove a network unless a container still uses it; whether it was removed. The
+    /// engine decides "in use" itself (403 "has active endpoints"; 409 on some versions),
+    /// so a node joining at the same moment is never cut off by a check made earlier.
     pub async fn remove_network(&self, id: &str) -> Result<bool, EngineError> {
         match self.docker.remove_network(id).await {
             Ok(()) => Ok(true),
             Err(error) if not_found(&error) => Ok(false),
             Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 409, ..
+                status_code: 403 | 409,
+                ..
             }) => Ok(false),
             Err(cause) => Err(self.call_error(format!("remove network {id}"))(cause)),
         }

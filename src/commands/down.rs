@@ -47,10 +47,8 @@ pub async fn run(printer: &Printer, args: DownArgs) -> Result<ExitStatus> {
         .networks_with_label(&format!("{}={}", labels::ROLE, Role::Network.as_str()))
         .await?;
     for id in engine.networks_named(NETWORK).await? {
-        if ours.contains(&id)
-            && engine.network_users(&id).await? == 0
-            && engine.remove_network(&id).await?
-        {
+        // The engine keeps a network some node still uses.
+        if ours.contains(&id) && engine.remove_network(&id).await? {
             printer.note(format!("removed network {NETWORK} (no node uses it)"));
         }
     }

@@ -383,14 +383,9 @@ async fn clean_up(engine: &Engine, created: &Mutex<Created>, printer: &Printer) 
         }
     }
     if let Some(network) = &created.network {
-        match engine.network_users(network).await {
-            Ok(0) => {
-                if let Err(error) = engine.remove_network(network).await {
-                    problems.push(error.to_string());
-                }
-            }
-            Ok(_) => {}
-            Err(error) => problems.push(error.to_string()),
+        // Left alone when another cluster's node joined it meanwhile.
+        if let Err(error) = engine.remove_network(network).await {
+            problems.push(error.to_string());
         }
     }
     if problems.is_empty() {
