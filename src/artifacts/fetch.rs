@@ -89,6 +89,56 @@ impl FetchError {
             cause,
         }
     }
+
+    /// The error of the last attempt, saying how many there were.
+    fn after(self, attempts: u32) -> Self {
+        match self {
+            Self::Truncated {
+                url, got, expected, ..
+            } => Self::Truncated {
+                url,
+                got,
+                expected,
+                attempts,
+            },
+            Self::Network { url, cause, .. } => Self::Network {
+                url,
+                cause,
+                attempts,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Pacing of retries: `first_delay`, doubled after each failed attempt, until the policy's
+/// attempts are used up.
+struct Backoff {
+    policy: RetryPolicy,
+    /// The attempt under way, from 1.
+    attempt: u32,
+    delay: Duration,
+}
+
+impl Backoff {
+    fn new(policy: RetryPolicy) -> Self {
+        Self {
+            policy,
+            attempt: 1,
+            delay: policy.first_delay,
+        }
+    }
+
+    /// Wait before the next attempt; false when none is left.
+    async fn wait(&mut self) -> bool {
+        if self.attempt >= self.policy.attempts {
+            return false;
+        }
+        tokio::time::sleep(self.delay).await;
+        self.delay *= 2;
+        self.attempt += 1;
+        true
+    }
 }
 
 /// The HTTP client and retry policy shared by every download of a build.
@@ -150,8 +200,7 @@ impl Fetcher {
             let bytes = std::fs::read(&path).map_err(|cause| FetchError::io(&path, cause))?;
             return Ok(String::from_utf8_lossy(&bytes).into_owned());
         }
-        let mut delay = self.retry.first_delay;
-        let mut attempt = 1;
+        let mut backoff = Backoff::new(self.retry);
         loop {
             let outcome = async {
                 let response = self.client.get(url).send().await?;
@@ -176,14 +225,11 @@ impl Fetcher {
                     })
                 }
                 Ok(Err(status)) => self.status_error(url, status),
-                Err(error) => classify(url, &error, attempt),
+                Err(error) => classify(url, &error, backoff.attempt),
             };
-            if !(retryable(&error) && attempt < self.retry.attempts) {
+            if !retryable(&error) || !backoff.wait().await {
                 return Err(error);
             }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-            attempt += 1;
         }
     }
 
@@ -215,38 +261,20 @@ impl Fetcher {
         }
         let mut state = Partial::open(partial)?;
         let resumed_from = state.hasher.len();
-        let mut delay = self.retry.first_delay;
-        let mut attempt = 1;
+        let mut backoff = Backoff::new(self.retry);
         loop {
             match self.attempt(url, &mut state, progress).await? {
                 Attempt::Done => {
                     return Ok(Fetched {
                         len: state.hasher.len(),
-                        digest: state.hasher.clone().finish(),
+                        digest: state.hasher.finish(),
                         resumed_from,
                     })
                 }
-                Attempt::Retry(error) if attempt < self.retry.attempts => {
-                    let _ = error;
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
-                }
                 Attempt::Retry(error) => {
-                    return Err(match error {
-                        FetchError::Truncated { got, expected, .. } => FetchError::Truncated {
-                            url: url.to_owned(),
-                            got,
-                            expected,
-                            attempts: attempt,
-                        },
-                        FetchError::Network { cause, .. } => FetchError::Network {
-                            url: url.to_owned(),
-                            cause,
-                            attempts: attempt,
-                        },
-                        other => other,
-                    })
+                    if !backoff.wait().await {
+                        return Err(error.after(backoff.attempt));
+                    }
                 }
             }
         }
