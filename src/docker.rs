@@ -467,8 +467,11 @@ impl Engine {
             .map_err(self.call_error(format!("create volume {name}")))
     }
 
-    /// Volumes carrying a label filter, by name.
-    pub async fn volumes_with_label(&self, label_filter: &str) -> Result<Vec<String>, EngineError> {
+    /// Volumes carrying a label filter: name and labels.
+    pub async fn volumes_with_label(
+        &self,
+        label_filter: &str,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, EngineError> {
         let filters = HashMap::from([("label", vec![label_filter])]);
         let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
         let listing = self
@@ -480,7 +483,7 @@ impl Engine {
             .volumes
             .unwrap_or_default()
             .into_iter()
-            .map(|volume| volume.name)
+            .map(|volume| (volume.name, volume.labels))
             .collect())
     }
 

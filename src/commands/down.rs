@@ -20,22 +20,15 @@ const STOP_TIMEOUT_SECONDS: i32 = 10;
 pub async fn run(printer: &Printer, args: DownArgs) -> Result<ExitStatus> {
     let engine = Engine::connect().await?;
     let clusters: BTreeSet<ClusterName> = if args.all {
-        let mut names = BTreeSet::new();
-        for container in engine.containers_with_label(&Labels::filter(None)).await? {
-            if let Some(Ok(name)) = container.labels.get(labels::CLUSTER).map(|n| n.parse()) {
-                names.insert(name);
-            }
-        }
-        for volume in engine.volumes_with_label(&Labels::filter(None)).await? {
-            if let Some(name) = volume
-                .strip_prefix("kdind-")
-                .and_then(|rest| rest.strip_suffix("-docker"))
-                .and_then(|name| name.parse().ok())
-            {
-                names.insert(name);
-            }
-        }
-        names
+        // Volumes too: a node that is gone may have left its volume behind.
+        let containers = engine.containers_with_label(&Labels::filter(None)).await?;
+        let volumes = engine.volumes_with_label(&Labels::filter(None)).await?;
+        containers
+            .iter()
+            .map(|container| &container.labels)
+            .chain(volumes.iter().map(|(_, labels)| labels))
+            .filter_map(|marks| marks.get(labels::CLUSTER)?.parse().ok())
+            .collect()
     } else {
         BTreeSet::from([args.name.clone()])
     };
@@ -80,7 +73,7 @@ async fn remove_cluster(engine: &Engine, cluster: &ClusterName, printer: &Printe
             removed.push(format!("container {}", container.name));
         }
     }
-    for volume in engine.volumes_with_label(&filter).await? {
+    for (volume, _) in engine.volumes_with_label(&filter).await? {
         if engine.remove_volume(&volume).await? {
             removed.push(format!("volume {volume}"));
         }
