@@ -2,29 +2,15 @@
 //! that point kubectl and the docker CLI at it (the inner docker over TLS, with the client
 //! certificate copied out of the node).
 
-use std::path::Path;
+use anyhow::{Context, Result};
 
-use anyhow::{bail, Context, Result};
-
+use super::node::{find_node, node_files, read_kubeconfig, rewrite_kubeconfig};
 use super::{output, ExitStatus};
 use crate::cli::InternalArgs;
 use crate::cluster::node::{self, API_SERVER_PORT, DOCKER_TLS_PORT};
-use crate::cluster::{host_dir, labels, tar_files, ClusterName, Labels, Role};
+use crate::cluster::{host_dir, labels};
 use crate::docker::{ContainerInfo, Engine};
 use crate::fsutil::write_atomic;
-
-/// The node container of a cluster, or an error that says how to make one.
-pub async fn find_node(engine: &Engine, cluster: &ClusterName) -> Result<ContainerInfo> {
-    let containers = engine
-        .containers_with_label(&Labels::filter(Some(cluster)))
-        .await?;
-    containers
-        .into_iter()
-        .find(|container| {
-            container.labels.get(labels::ROLE).map(String::as_str) == Some(Role::Node.as_str())
-        })
-        .with_context(|| format!("no cluster named {cluster} on this engine (`kdind list` shows the clusters; `kdind up --name {cluster}` makes one)"))
-}
 
 /// Where the API server and the inner docker are reached from: the host (published ports)
 /// or a container on the kdind network (the node's name).
@@ -65,8 +51,7 @@ pub async fn kubeconfig(args: InternalArgs) -> Result<ExitStatus> {
     let engine = Engine::connect().await?;
     let node = find_node(&engine, &args.name.name).await?;
     let addresses = addresses(&node, args.internal)?;
-    let text =
-        super::up::read_kubeconfig(&engine, &node.name, &node.name, &addresses.server).await?;
+    let text = read_kubeconfig(&engine, &node.name, &node.name, &addresses.server).await?;
     output(&text)?;
     Ok(ExitStatus::Success)
 }
@@ -79,13 +64,22 @@ pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
     let dir = host_dir(|key| std::env::var(key).ok(), cluster)?;
     let variant = if args.internal { "internal" } else { "host" };
 
-    let kubeconfig_text =
-        super::up::read_kubeconfig(&engine, &node.name, &node.name, &addresses.server).await?;
+    // One trip through the archive API for the kubeconfig and the certificates.
+    let files = node_files(&engine, &node.name, node::NODE_STATE_DIR).await?;
+    let kubeconfig_text = rewrite_kubeconfig(
+        state_file(&files, "kubeconfig")?.to_vec(),
+        &node.name,
+        &addresses.server,
+    )?;
     let kubeconfig_path = dir.join(format!("kubeconfig-{variant}"));
     write_atomic(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
 
+    // ca.pem, cert.pem and key.pem (mode 0600), as the docker CLI expects them.
     let cert_dir = dir.join("docker");
-    copy_client_certificates(&engine, &node.name, &cert_dir).await?;
+    for (name, mode) in [("ca.pem", 0o644), ("cert.pem", 0o644), ("key.pem", 0o600)] {
+        let bytes = state_file(&files, &format!("docker-tls/{name}"))?;
+        write_atomic(&cert_dir.join(name), bytes, mode)?;
+    }
 
     output(&format!(
         "export KUBECONFIG={}\nexport DOCKER_HOST={}\nexport DOCKER_TLS_VERIFY=1\nexport DOCKER_CERT_PATH={}\n# eval \"$(kdind env{} --name {cluster})\" points kubectl and docker at cluster {cluster}\n",
@@ -97,23 +91,20 @@ pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// ca.pem, cert.pem and key.pem (mode 0600) as the docker CLI expects them.
-async fn copy_client_certificates(engine: &Engine, container: &str, dir: &Path) -> Result<()> {
-    let archive = engine
-        .copy_from(container, node::NODE_TLS_DIR)
-        .await
-        .context("the node has no docker TLS material yet; is it ready?")?;
-    let files = tar_files(&archive)?;
-    for (name, mode) in [("ca.pem", 0o644), ("cert.pem", 0o644), ("key.pem", 0o600)] {
-        let Some((_, bytes)) = files
-            .iter()
-            .find(|(path, _)| path.rsplit('/').next() == Some(name))
-        else {
-            bail!("the node's {} has no {name}", node::NODE_TLS_DIR);
-        };
-        write_atomic(&dir.join(name), bytes, mode)?;
-    }
-    Ok(())
+/// A file of the node's state directory, by its path below it.
+fn state_file<'a>(files: &'a [(String, Vec<u8>)], relative: &str) -> Result<&'a [u8]> {
+    let root = node::NODE_STATE_DIR.rsplit('/').next().unwrap_or_default();
+    let wanted = format!("{root}/{relative}");
+    files
+        .iter()
+        .find(|(path, _)| *path == wanted)
+        .map(|(_, bytes)| bytes.as_slice())
+        .with_context(|| {
+            format!(
+                "the node has no {}/{relative} yet; is it ready?",
+                node::NODE_STATE_DIR
+            )
+        })
 }
 
 /// Single quotes for a POSIX shell.

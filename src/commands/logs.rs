@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use futures_util::TryStreamExt;
 
+use super::node::{find_node, node_files};
 use super::{output, ExitStatus};
 use crate::cli::LogsArgs;
-use crate::cluster::tar_files;
 use crate::docker::Engine;
 use crate::fsutil::write_atomic;
 use crate::progress::Printer;
@@ -19,7 +19,7 @@ const NODE_LOG_DIR: &str = "/var/log/kdind";
 pub async fn run(printer: &Printer, args: LogsArgs) -> Result<ExitStatus> {
     let engine = Engine::connect().await?;
     let cluster = &args.name.name;
-    let node = super::kubeconfig::find_node(&engine, cluster).await?;
+    let node = find_node(&engine, cluster).await?;
     let dir = args
         .dir
         .unwrap_or_else(|| PathBuf::from(format!("kdind-logs-{cluster}")));
@@ -34,9 +34,9 @@ pub async fn run(printer: &Printer, args: LogsArgs) -> Result<ExitStatus> {
     write_atomic(&dir.join("entrypoint.log"), entrypoint.as_bytes(), 0o644)?;
     let mut written = vec!["entrypoint.log".to_owned()];
 
-    match engine.copy_from(&node.id, NODE_LOG_DIR).await {
-        Ok(archive) => {
-            for (path, bytes) in tar_files(&archive)? {
+    match node_files(&engine, &node.id, NODE_LOG_DIR).await {
+        Ok(files) => {
+            for (path, bytes) in files {
                 let name = path.rsplit('/').next().unwrap_or(&path).to_owned();
                 if name.is_empty() || name.starts_with('.') {
                     continue;
@@ -45,7 +45,7 @@ pub async fn run(printer: &Printer, args: LogsArgs) -> Result<ExitStatus> {
                 written.push(name);
             }
         }
-        Err(error) => printer.warn(format!("no service logs in the node: {error}")),
+        Err(error) => printer.warn(format!("no service logs in the node: {error:#}")),
     }
     printer.note(format!("wrote {} to {}", written.join(", "), dir.display()));
     output(&format!("{}\n", dir.display()))?;

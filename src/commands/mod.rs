@@ -6,6 +6,7 @@ mod down;
 mod kubeconfig;
 mod list;
 mod logs;
+mod node;
 mod up;
 
 use anyhow::Result;

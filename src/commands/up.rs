@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use super::node::node_file;
 use super::{output, ExitStatus, Interrupted};
 use crate::artifacts::digest::hash_bytes;
 use crate::cli::{OutputFormat, PrivilegedMode, UpArgs};
@@ -268,7 +269,7 @@ async fn wait_until_ready(
                     let engine = engine.clone();
                     let container = container.to_owned();
                     prefetch = Some(tokio::spawn(async move {
-                        read_node_file(&engine, &container, node::NODE_STAGED_KUBECONFIG).await
+                        node_file(&engine, &container, node::NODE_STAGED_KUBECONFIG).await
                     }));
                 }
                 Some(Phase::Ready) => {
@@ -297,7 +298,7 @@ async fn wait_until_ready(
                     }
                 }
             }
-            let bytes = read_node_file(engine, container, node::NODE_KUBECONFIG).await?;
+            let bytes = node_file(engine, container, node::NODE_KUBECONFIG).await?;
             String::from_utf8(bytes).context("the node's kubeconfig is not UTF-8")
         }
         Ok(Ok(false)) => {
@@ -341,32 +342,6 @@ fn humanize(duration: Duration) -> String {
         (m, 0) => format!("{m}m"),
         (m, s) => format!("{m}m{s}s"),
     }
-}
-
-/// One file out of the node, through the archive API.
-async fn read_node_file(engine: &Engine, container: &str, path: &str) -> Result<Vec<u8>> {
-    let archive = engine
-        .copy_from(container, path)
-        .await
-        .with_context(|| format!("the node has no {path}; is it ready?"))?;
-    let files = crate::cluster::tar_files(&archive)?;
-    let (_, bytes) = files
-        .into_iter()
-        .next()
-        .with_context(|| format!("{path} came back empty from the node"))?;
-    Ok(bytes)
-}
-
-/// The node's published kubeconfig, rewritten for `server` with everything named `context`.
-pub async fn read_kubeconfig(
-    engine: &Engine,
-    container: &str,
-    context: &str,
-    server: &str,
-) -> Result<String> {
-    let bytes = read_node_file(engine, container, node::NODE_KUBECONFIG).await?;
-    let text = String::from_utf8(bytes).context("the node's kubeconfig is not UTF-8")?;
-    kubeconfig::rewrite(&text, context, server)
 }
 
 async fn clean_up(engine: &Engine, created: &Mutex<Created>, printer: &Printer) {
