@@ -237,7 +237,7 @@ pub async fn ensure(plan: &mut Plan, printer: &Printer) -> Result<Vec<Present>> 
         None => Fetcher::new(RetryPolicy::default(), plan.settings.mirror.is_some())?,
     };
     let downloaded: Vec<Present> = stream::iter(wanted.iter())
-        .map(|artifact| download(&fetcher, &cache, artifact, &transfers))
+        .map(|artifact| download(&fetcher, &cache, artifact, &transfers, printer))
         .buffer_unordered(PARALLEL)
         .try_collect()
         .await
@@ -386,6 +386,7 @@ async fn download(
     cache: &Cache,
     artifact: &Artifact,
     transfers: &Transfers,
+    printer: &Printer,
 ) -> Result<Present> {
     let expected = artifact.checksum.digest();
     let key = match expected {
@@ -394,7 +395,7 @@ async fn download(
     };
     let lock = crate::fsutil::FileLock::acquire(cache.lock_path(&key)).await?;
     // Another build may have fetched it while this one waited for the lock.
-    if let Some(found) = find_cached(cache, artifact, &Printer::new(true, 0))? {
+    if let Some(found) = find_cached(cache, artifact, printer)? {
         transfers.line(format!("cached     {}", artifact.label()));
         return Ok(found);
     }
