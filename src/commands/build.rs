@@ -25,7 +25,7 @@ pub async fn run(printer: &Printer, args: BuildArgs) -> Result<ExitStatus> {
         || args.context_out.is_some());
     let engine = if building {
         let engine = Engine::connect().await?;
-        settings.arch = engine_arch(&engine, args.artifacts.arch).await?;
+        settings.arch = engine_arch(&engine, args.artifacts.arch)?;
         Some(engine)
     } else {
         None
@@ -104,7 +104,7 @@ pub async fn ensure_image(
     printer: &Printer,
 ) -> Result<(String, String)> {
     let (config, mut settings) = load(args)?;
-    settings.arch = engine_arch(engine, args.arch).await?;
+    settings.arch = engine_arch(engine, args.arch)?;
     let mut plan = Plan::new(&config, settings)?;
     let present = ensure(&mut plan, printer).await?;
     let spec = image::spec(&config, &present, None);
@@ -123,7 +123,7 @@ fn short_id(id: &str) -> &str {
 
 /// The architecture to build for: the one asked for, which must be the engine's, or else
 /// the engine's.
-async fn engine_arch(engine: &Engine, asked: Option<Arch>) -> Result<Arch> {
+fn engine_arch(engine: &Engine, asked: Option<Arch>) -> Result<Arch> {
     let machine = engine.architecture();
     let engine_arch = Arch::from_machine(machine).with_context(|| {
         format!(
