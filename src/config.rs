@@ -134,6 +134,15 @@ pub struct Config {
     pub kubernetes_version: String,
     pub base_image: String,
     pub artifacts: BTreeMap<ArtifactName, ArtifactSpec>,
+    pub preload: PreloadSpec,
+}
+
+/// `[preload]`: the images carried in the node image and loaded at its first start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreloadSpec {
+    pub enabled: bool,
+    /// The user's images, besides kubeadm's and minikube's.
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,6 +166,14 @@ struct RawConfig {
     base_image: Option<String>,
     #[serde(default)]
     artifacts: BTreeMap<String, RawArtifact>,
+    preload: Option<RawPreload>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPreload {
+    enabled: Option<bool>,
+    images: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -209,6 +226,11 @@ impl Config {
         }
         if user.base_image.is_some() {
             merged.base_image = user.base_image;
+        }
+        if let Some(theirs) = user.preload {
+            let ours = merged.preload.get_or_insert_with(RawPreload::default);
+            merge_option(&mut ours.enabled, theirs.enabled);
+            merge_option(&mut ours.images, theirs.images);
         }
         for (name, theirs) in user.artifacts {
             let Ok(known) = name.parse::<ArtifactName>() else {
@@ -340,10 +362,24 @@ fn resolve(origin: &str, raw: RawConfig) -> Result<Config, ConfigError> {
             },
         );
     }
+    let preload = raw.preload.unwrap_or_default();
+    let images = preload.images.unwrap_or_default();
+    if let Some(bad) = images
+        .iter()
+        .find(|image| image.is_empty() || image.chars().any(char::is_whitespace))
+    {
+        return Err(invalid(format!(
+            "[preload] images: `{bad}` is not an image reference"
+        )));
+    }
     Ok(Config {
         kubernetes_version,
         base_image,
         artifacts,
+        preload: PreloadSpec {
+            enabled: preload.enabled.unwrap_or(true),
+            images,
+        },
     })
 }
 
@@ -437,7 +473,7 @@ mod tests {
                 ("kubeadm", "v1.35.1"),
                 ("kubelet", "v1.35.1"),
                 ("cri-dockerd", "0.4.3"),
-                ("crictl", "v1.35.0"),
+                ("crictl", "v1.34.0"),
                 ("cni-plugins", "v1.9.1"),
             ]
         );
@@ -460,6 +496,24 @@ mod tests {
             ),
             "https://dl.k8s.io/release/v1.35.1/bin/linux/amd64/kubelet.sha256"
         );
+    }
+
+    #[test]
+    fn preloading_is_on_by_default_and_takes_the_users_images() {
+        let defaults = Config::defaults();
+        assert!(defaults.preload.enabled);
+        assert!(defaults.preload.images.is_empty());
+        let config = user("[preload]\nimages = [\"example.com/app:1\"]\n").unwrap();
+        assert!(config.preload.enabled);
+        assert_eq!(config.preload.images, ["example.com/app:1"]);
+        let off = user("[preload]\nenabled = false\n").unwrap();
+        assert!(!off.preload.enabled);
+        let error = user("[preload]\nimages = [\"a b\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`a b` is not an image reference"), "{error}");
+        let error = user("[preload]\nimage = []\n").unwrap_err().to_string();
+        assert!(error.contains("image"), "{error}");
     }
 
     #[test]

@@ -12,9 +12,10 @@ use bollard::models::{
     NetworkCreateRequest, NetworkingConfig, PortBinding, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::{Stream, StreamExt, TryStreamExt};
@@ -358,6 +359,105 @@ impl Engine {
             Err(error) if not_found(&error) => Ok(None),
             Err(cause) => Err(self.call_error(format!("inspect image {reference}"))(cause)),
         }
+    }
+
+    /// Pull `reference` through the engine (its registries, credentials and mirrors).
+    pub async fn pull_image(&self, reference: &str) -> Result<(), EngineError> {
+        let options = CreateImageOptionsBuilder::new()
+            .from_image(reference)
+            .build();
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(std::time::Duration::from_secs(BUILD_TIMEOUT_SECONDS));
+        let mut stream = docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            item.map_err(self.call_error(format!("pull {reference}")))?;
+        }
+        Ok(())
+    }
+
+    /// The images as one `docker save` archive, streamed.
+    pub fn export_images(
+        &self,
+        references: &[&str],
+    ) -> impl Stream<Item = Result<bytes::Bytes, EngineError>> + '_ {
+        let docker = self
+            .docker
+            .clone()
+            .with_timeout(std::time::Duration::from_secs(BUILD_TIMEOUT_SECONDS));
+        let action = format!("export {}", references.join(" "));
+        let endpoint = self.endpoint.host.clone();
+        let stream = docker.export_images(references);
+        stream.map_err(move |cause| EngineError::Call {
+            endpoint: endpoint.clone(),
+            action: action.clone(),
+            cause,
+        })
+    }
+
+    /// Run `command` once in a throwaway container of `image`, with `files` (a tar) unpacked
+    /// at `/` first; its exit code and stdout. The container is removed whatever happens.
+    pub async fn run_once(
+        &self,
+        image: &str,
+        files: Vec<u8>,
+        command: &[&str],
+    ) -> Result<(i64, String), EngineError> {
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            entrypoint: Some(command.iter().map(|word| (*word).to_owned()).collect()),
+            cmd: Some(Vec::new()),
+            network_disabled: Some(true),
+            labels: Some(HashMap::from([(
+                crate::cluster::labels::ROLE.to_owned(),
+                "helper".to_owned(),
+            )])),
+            ..Default::default()
+        };
+        let id = self
+            .docker
+            .create_container(
+                None::<bollard::query_parameters::CreateContainerOptions>,
+                body,
+            )
+            .await
+            .map_err(self.call_error(format!("create a container of {image}")))?
+            .id;
+        let result = self.run_created(&id, files).await;
+        let removed = self.remove_container(&id).await;
+        let outcome = result?;
+        removed?;
+        Ok(outcome)
+    }
+
+    async fn run_created(&self, id: &str, files: Vec<u8>) -> Result<(i64, String), EngineError> {
+        let upload = UploadToContainerOptionsBuilder::new().path("/").build();
+        self.docker
+            .upload_to_container(id, Some(upload), bollard::body_full(files.into()))
+            .await
+            .map_err(self.call_error(format!("copy files into {id}")))?;
+        self.start_container(id).await?;
+        let mut waiting = self.docker.wait_container(id, None);
+        let code = match waiting.next().await {
+            Some(Ok(response)) => response.status_code,
+            // A non-zero exit arrives as an error carrying the code.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(cause)) => return Err(self.call_error(format!("wait for {id}"))(cause)),
+            None => -1,
+        };
+        let options = LogsOptionsBuilder::new().stdout(true).stderr(false).build();
+        let frames: Vec<bollard::container::LogOutput> = self
+            .docker
+            .logs(id, Some(options))
+            .try_collect()
+            .await
+            .map_err(self.call_error(format!("read the output of {id}")))?;
+        let stdout = frames
+            .into_iter()
+            .map(|frame| String::from_utf8_lossy(&frame.into_bytes()).into_owned())
+            .collect();
+        Ok((code, stdout))
     }
 
     /// The network named `name`, created when missing: its ID, and whether this call

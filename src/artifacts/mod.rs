@@ -521,7 +521,7 @@ mod tests {
         let mut lock = LockFile::read(&dir.path().join("kdind.lock")).unwrap();
         let minikube_url =
             "https://storage.googleapis.com/minikube/releases/v1.38.1/minikube-linux-amd64";
-        let crictl_url = "https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.35.0/crictl-v1.35.0-linux-amd64.tar.gz";
+        let crictl_url = "https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.34.0/crictl-v1.34.0-linux-amd64.tar.gz";
         lock.record(
             dir.path(),
             &[

@@ -23,9 +23,14 @@ pub async fn run(printer: &Printer, args: BuildArgs) -> Result<ExitStatus> {
         || args.download_only
         || args.print_dockerfile
         || args.context_out.is_some());
-    let engine = if building {
+    // The preloaded images come from an engine, so a context written for another builder
+    // needs one too when preloading is on.
+    let exporting = args.context_out.is_some() && config.preload.enabled;
+    let engine = if building || exporting {
         let engine = Engine::connect().await?;
-        settings.arch = engine_arch(&engine, args.artifacts.arch)?;
+        if building {
+            settings.arch = engine_arch(&engine, args.artifacts.arch)?;
+        }
         Some(engine)
     } else {
         None
@@ -52,7 +57,20 @@ pub async fn run(printer: &Printer, args: BuildArgs) -> Result<ExitStatus> {
         output(&listing)?;
         return Ok(ExitStatus::Success);
     }
-    let spec = image::spec(&config, &present, args.tag.as_deref());
+    let preload = match &engine {
+        Some(engine) if !args.print_dockerfile => {
+            image::preload::prepare(
+                engine,
+                &config,
+                &present,
+                plan.settings.cache.root(),
+                printer,
+            )
+            .await?
+        }
+        _ => image::preload::Preload::none(),
+    };
+    let spec = image::spec(&config, &present, preload, args.tag.as_deref());
     if args.print_dockerfile {
         output(&spec.dockerfile)?;
         return Ok(ExitStatus::Success);
@@ -107,7 +125,15 @@ pub async fn ensure_image(
     settings.arch = engine_arch(engine, args.arch)?;
     let mut plan = Plan::new(&config, settings)?;
     let present = ensure(&mut plan, printer).await?;
-    let spec = image::spec(&config, &present, None);
+    let preload = image::preload::prepare(
+        engine,
+        &config,
+        &present,
+        plan.settings.cache.root(),
+        printer,
+    )
+    .await?;
+    let spec = image::spec(&config, &present, preload, None);
     if engine.image(&spec.reference).await?.is_some() {
         printer.note(format!("using the node image {}", spec.reference));
     } else {

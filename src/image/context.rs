@@ -9,6 +9,8 @@
 //! artifacts/bin/               minikube, cri-dockerd, crictl
 //! artifacts/kubernetes/        kubectl, kubeadm, kubelet (for /var/lib/minikube/binaries/<v>/)
 //! artifacts/cni/               the CNI plugins
+//! preload/images.list          what is preloaded (see preload.rs), always present
+//! preload/images.tar           their `docker save` archive, when preloading is on
 //! ```
 
 use std::fs::File;
@@ -20,6 +22,7 @@ use anyhow::{bail, Context, Result};
 use crate::artifacts::digest::{hash_bytes, Digest};
 use crate::artifacts::Present;
 use crate::config::{ArtifactName, Extract};
+use crate::image::preload::Preload;
 
 /// A file built into the kdind binary from `assets/` (see build.rs).
 #[derive(Debug)]
@@ -47,7 +50,7 @@ pub fn destination(name: ArtifactName) -> &'static str {
 
 /// A digest of everything the context holds, from the inputs rather than the bytes (the
 /// artifacts are known by their verified digests). It names the image's tag.
-pub fn inputs_digest(dockerfile: &str, artifacts: &[Present]) -> Digest {
+pub fn inputs_digest(dockerfile: &str, artifacts: &[Present], preload: &Preload) -> Digest {
     let mut manifest = String::from("kdind build context v1\n");
     manifest.push_str(&format!(
         "Dockerfile {}\n",
@@ -72,11 +75,17 @@ pub fn inputs_digest(dockerfile: &str, artifacts: &[Present]) -> Digest {
             present.artifact.name, present.artifact.version, present.digest
         ));
     }
+    manifest.push_str(&preload.list_file());
     hash_bytes(manifest.as_bytes())
 }
 
 /// Write the whole context as an uncompressed tar to `out`.
-pub fn write(dockerfile: &str, artifacts: &[Present], out: impl Write) -> Result<()> {
+pub fn write(
+    dockerfile: &str,
+    artifacts: &[Present],
+    preload: &Preload,
+    out: impl Write,
+) -> Result<()> {
     let mut builder = tar::Builder::new(out);
     append(&mut builder, "Dockerfile", 0o644, dockerfile.as_bytes())?;
     for file in EMBEDDED {
@@ -89,6 +98,24 @@ pub fn write(dockerfile: &str, artifacts: &[Present], out: impl Write) -> Result
                 present.artifact.label()
             )
         })?;
+    }
+    append(
+        &mut builder,
+        "preload/images.list",
+        0o644,
+        preload.list_file().as_bytes(),
+    )?;
+    if let Some(archive) = &preload.archive {
+        let file =
+            File::open(archive).with_context(|| format!("cannot open {}", archive.display()))?;
+        let size = file.metadata()?.len();
+        append_reader(
+            &mut builder,
+            "preload/images.tar",
+            0o644,
+            size,
+            BufReader::with_capacity(1 << 20, file),
+        )?;
     }
     builder
         .into_inner()
@@ -290,9 +317,9 @@ mod tests {
             ),
         ];
         let mut first = Vec::new();
-        write("FROM x\n", &artifacts, &mut first).unwrap();
+        write("FROM x\n", &artifacts, &Preload::none(), &mut first).unwrap();
         let mut second = Vec::new();
-        write("FROM x\n", &artifacts, &mut second).unwrap();
+        write("FROM x\n", &artifacts, &Preload::none(), &mut second).unwrap();
         assert_eq!(first, second, "same inputs, same bytes");
         let entries = list(&first);
         assert_eq!(entries[0], ("Dockerfile".into(), 0o644, 7));
@@ -334,7 +361,10 @@ mod tests {
             &tgz(&[("bin/crictl", b"c"), ("LICENSE", b"l")]),
             Some(Extract::Member("crictl".into())),
         )];
-        let error = format!("{:#}", write("", &artifacts, std::io::sink()).unwrap_err());
+        let error = format!(
+            "{:#}",
+            write("", &artifacts, &Preload::none(), std::io::sink()).unwrap_err()
+        );
         assert!(error.contains("holds no `crictl`"), "{error}");
         assert!(error.contains("bin/crictl, LICENSE"), "{error}");
     }
@@ -344,8 +374,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let one = vec![present(dir.path(), ArtifactName::Minikube, b"a", None)];
         let two = vec![present(dir.path(), ArtifactName::Minikube, b"b", None)];
-        assert_eq!(inputs_digest("x", &one), inputs_digest("x", &one));
-        assert_ne!(inputs_digest("x", &one), inputs_digest("y", &one));
-        assert_ne!(inputs_digest("x", &one), inputs_digest("x", &two));
+        assert_eq!(
+            inputs_digest("x", &one, &Preload::none()),
+            inputs_digest("x", &one, &Preload::none())
+        );
+        assert_ne!(
+            inputs_digest("x", &one, &Preload::none()),
+            inputs_digest("y", &one, &Preload::none())
+        );
+        assert_ne!(
+            inputs_digest("x", &one, &Preload::none()),
+            inputs_digest("x", &two, &Preload::none())
+        );
     }
 }

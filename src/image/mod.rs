@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod dockerfile;
+pub mod preload;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -25,6 +26,8 @@ pub mod labels {
     pub const KUBERNETES_VERSION: &str = crate::cluster::labels::KUBERNETES_VERSION;
     pub const CONFIG_HASH: &str = "dev.kdind.config-hash";
     pub const BASE_IMAGE: &str = "dev.kdind.base-image";
+    /// The preloaded images, comma-separated ("" when preloading is off).
+    pub const PRELOAD: &str = "dev.kdind.preload";
     /// Followed by the artifact's name; the value is `<version> sha256:<digest>`.
     pub const ARTIFACT_PREFIX: &str = "dev.kdind.artifact.";
 }
@@ -34,15 +37,21 @@ pub mod labels {
 pub struct ImageSpec {
     pub dockerfile: String,
     pub reference: String,
+    pub preload: preload::Preload,
 }
 
 /// Decide the Dockerfile, tag and labels for a configuration and its verified artifacts.
-pub fn spec(config: &Config, artifacts: &[Present], tag: Option<&str>) -> ImageSpec {
+pub fn spec(
+    config: &Config,
+    artifacts: &[Present],
+    preload: preload::Preload,
+    tag: Option<&str>,
+) -> ImageSpec {
     let dockerfile = dockerfile::render(&dockerfile::DockerfileInputs {
         base_image: &config.base_image,
         kubernetes_version: &config.kubernetes_version,
     });
-    let config_hash = context::inputs_digest(&dockerfile, artifacts);
+    let config_hash = context::inputs_digest(&dockerfile, artifacts, &preload);
     let reference = match tag {
         Some(tag) => tag.to_owned(),
         None => default_reference(&config.kubernetes_version, &config_hash),
@@ -58,6 +67,7 @@ pub fn spec(config: &Config, artifacts: &[Present], tag: Option<&str>) -> ImageS
         ),
         (labels::CONFIG_HASH.to_owned(), config_hash.to_string()),
         (labels::BASE_IMAGE.to_owned(), config.base_image.clone()),
+        (labels::PRELOAD.to_owned(), preload.images.join(",")),
     ]);
     for present in artifacts {
         image_labels.insert(
@@ -71,6 +81,7 @@ pub fn spec(config: &Config, artifacts: &[Present], tag: Option<&str>) -> ImageS
     ImageSpec {
         dockerfile,
         reference,
+        preload,
     }
 }
 
@@ -108,16 +119,17 @@ pub async fn build(
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     let dockerfile = spec.dockerfile.clone();
     let owned = artifacts.to_vec();
+    let preload = spec.preload.clone();
     let gzip = engine.is_remote();
     let producer = tokio::task::spawn_blocking(move || {
         let writer = ChannelWriter::new(sender.clone());
         let written = if gzip {
             let mut encoder = flate2::write::GzEncoder::new(writer, flate2::Compression::fast());
-            context::write(&dockerfile, &owned, &mut encoder)
+            context::write(&dockerfile, &owned, &preload, &mut encoder)
                 .and_then(|()| encoder.finish().map(drop).map_err(Into::into))
         } else {
             let mut writer = writer;
-            context::write(&dockerfile, &owned, &mut writer)
+            context::write(&dockerfile, &owned, &preload, &mut writer)
         };
         if let Err(error) = &written {
             // Make the upload fail rather than end early with a valid-looking context.
@@ -139,7 +151,7 @@ pub async fn build(
 
 /// Write the context to a file or stdout (`--context-out`), for other builders.
 pub fn write_context(spec: &ImageSpec, artifacts: &[Present], out: impl Write) -> Result<()> {
-    context::write(&spec.dockerfile, artifacts, out)
+    context::write(&spec.dockerfile, artifacts, &spec.preload, out)
 }
 
 /// A `Write` that hands 256 KiB pieces to the async side.

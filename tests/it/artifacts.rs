@@ -363,7 +363,7 @@ fn a_corrupted_cache_entry_is_discarded_and_fetched_again() {
     let (output, description) = scratch.download(&[]);
     assert!(output.status.success(), "{description}");
     assert!(
-        text(&output.stderr).contains("the cached crictl v1.35.0"),
+        text(&output.stderr).contains("the cached crictl v1.34.0"),
         "{description}"
     );
     assert_eq!(server.count("/a/crictl"), 2);

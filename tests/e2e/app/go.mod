@@ -1,0 +1,3 @@
+module kdind.local/e2e/app
+
+go 1.22
