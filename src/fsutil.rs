@@ -14,20 +14,52 @@ use anyhow::{Context, Result};
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = parent_dir(path);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".kdind-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    temp.as_file()
+    let mut file = AtomicFile::create(path)?;
+    file.file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot set the mode of a file in {}", dir.display()))?;
-    temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
+    file.file()
+        .write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    temp.persist(path)
-        .map_err(|error| error.error)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
+    file.commit()
+}
+
+/// A file written beside its target (in a temporary file) and renamed over it by
+/// `commit`, after a sync; dropped without a commit, it leaves the target alone.
+pub struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> Result<Self> {
+        let dir = parent_dir(path);
+        let temp = tempfile::Builder::new()
+            .prefix(".kdind-")
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        Ok(Self {
+            temp,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        self.temp.as_file_mut()
+    }
+
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.temp
+            .as_file()
+            .sync_all()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        self.temp
+            .persist(&path)
+            .map_err(|error| error.error)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(())
+    }
 }
 
 fn parent_dir(path: &Path) -> &Path {

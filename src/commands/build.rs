@@ -11,6 +11,7 @@ use crate::artifacts::{ensure, Plan, Present, Settings};
 use crate::cli::{ArtifactArgs, BuildArgs, OutputFormat};
 use crate::config::{Arch, Config};
 use crate::docker::Engine;
+use crate::fsutil::AtomicFile;
 use crate::image;
 use crate::progress::Printer;
 
@@ -76,6 +77,9 @@ pub async fn run(printer: &Printer, args: BuildArgs) -> Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     if let Some(path) = &args.context_out {
+        if let Some(engine) = &engine {
+            image::preload::export_if_missing(engine, &spec.preload, printer).await?;
+        }
         write_context_out(&spec, &present, path)?;
         printer.note(format!(
             "wrote the build context of {} to {}",
@@ -100,6 +104,7 @@ async fn build_image(
     present: &[Present],
     printer: &Printer,
 ) -> Result<()> {
+    image::preload::export_if_missing(engine, &spec.preload, printer).await?;
     let started = std::time::Instant::now();
     printer.note(format!("building {} on {}", spec.reference, engine.host()));
     let report = image::build(engine, spec, present, printer).await?;
@@ -171,24 +176,9 @@ fn write_context_out(spec: &image::ImageSpec, present: &[Present], path: &Path) 
         return image::write_context(spec, present, std::io::BufWriter::new(stdout));
     }
     // Into a temporary file beside the target, renamed when complete.
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let temporary = tempfile::Builder::new()
-        .prefix(".kdind-context-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    image::write_context(spec, present, std::io::BufWriter::new(temporary.as_file()))?;
-    temporary
-        .as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    temporary
-        .persist(path)
-        .map_err(|error| error.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    let mut file = AtomicFile::create(path)?;
+    image::write_context(spec, present, std::io::BufWriter::new(file.file()))?;
+    file.commit()
 }
 
 /// The configuration and download settings the artifact options describe.

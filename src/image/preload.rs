@@ -10,7 +10,8 @@
 //! on engines without the right to make device nodes). The archive shares layers between
 //! images. docs/real-boot.md has the measurements.
 //!
-//! The archive is cached by the images' IDs, so an unchanged rebuild exports nothing.
+//! The archive is cached by the images' IDs, so an unchanged rebuild exports nothing; the
+//! cache keeps the newest archive only.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use crate::artifacts::digest::{hash_bytes, Digest};
 use crate::artifacts::Present;
 use crate::config::{ArtifactName, Config};
 use crate::docker::Engine;
+use crate::fsutil::AtomicFile;
 use crate::progress::Printer;
 
 /// The images minikube's none driver adds to kubeadm's: its storage provisioner (the
@@ -33,7 +35,7 @@ pub const MINIKUBE_IMAGES: &[&str] = &["gcr.io/k8s-minikube/storage-provisioner:
 const LIST_HEADER: &str = "# kdind preload";
 
 /// What is preloaded: the references, and the archive holding them (None when preloading is
-/// off).
+/// off; made by `export_if_missing`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preload {
     pub images: Vec<String>,
@@ -66,8 +68,8 @@ impl Preload {
     }
 }
 
-/// The images to preload for `config`, present on `engine` (pulled when missing), exported
-/// into the cache as one archive unless an identical one is there already.
+/// The images to preload for `config`, present on `engine` (pulled when missing). Their
+/// archive is made by `export_if_missing`, only when an image is built from them.
 pub async fn prepare(
     engine: &Engine,
     config: &Config,
@@ -115,9 +117,6 @@ pub async fn prepare(
     }
     let digest = hash_bytes(manifest.as_bytes());
     let archive = dir.join(format!("{digest}.tar"));
-    if !archive.is_file() {
-        export(engine, &images, &archive, printer).await?;
-    }
     Ok(Preload {
         images,
         archive: Some(archive),
@@ -196,6 +195,37 @@ fn parse_image_list(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Make the preload's archive in the cache unless an identical one is there already.
+pub async fn export_if_missing(
+    engine: &Engine,
+    preload: &Preload,
+    printer: &Printer,
+) -> Result<()> {
+    match &preload.archive {
+        Some(archive) if !archive.is_file() => {
+            export(engine, &preload.images, archive, printer).await?;
+            remove_other_archives(archive);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Archives are large and named by their images: an older one is removed when a new one is
+/// made, so the cache holds one. (A build still reading an older one keeps its open file.)
+fn remove_other_archives(kept: &Path) {
+    let Some(dir) = kept.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path != kept && path.extension().is_some_and(|extension| extension == "tar") {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// Export the images into `archive` (a temporary file beside it, synced, then renamed).
 async fn export(
     engine: &Engine,
@@ -208,16 +238,12 @@ async fn export(
         "exporting {} images to preload them into the node",
         images.len()
     ));
-    let dir = archive.parent().unwrap_or(Path::new("."));
-    let mut temporary = tempfile::Builder::new()
-        .prefix(".preload-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    let mut file = AtomicFile::create(archive)?;
     let references: Vec<&str> = images.iter().map(String::as_str).collect();
     let mut stream = std::pin::pin!(engine.export_images(&references));
     let mut size = 0u64;
     {
-        let mut writer = std::io::BufWriter::with_capacity(1 << 20, temporary.as_file_mut());
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, file.file());
         while let Some(piece) = stream.next().await {
             let piece = piece?;
             size += piece.len() as u64;
@@ -229,14 +255,7 @@ async fn export(
             .flush()
             .with_context(|| format!("cannot write {}", archive.display()))?;
     }
-    temporary
-        .as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write {}", archive.display()))?;
-    temporary
-        .persist(archive)
-        .map_err(|error| error.error)
-        .with_context(|| format!("cannot write {}", archive.display()))?;
+    file.commit()?;
     printer.note(format!(
         "exported {} MiB in {:.1} s",
         size >> 20,
@@ -261,6 +280,21 @@ mod tests {
                 "registry.k8s.io/pause:3.10.1"
             ]
         );
+    }
+
+    #[test]
+    fn a_new_archive_replaces_the_older_ones_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["old.tar", "new.tar", "kubeadm-x-v1.35.1.list"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        remove_other_archives(&dir.path().join("new.tar"));
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["kubeadm-x-v1.35.1.list", "new.tar"]);
     }
 
     #[test]
