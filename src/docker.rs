@@ -490,14 +490,23 @@ impl Engine {
             .into_iter()
             .next()
             .unwrap_or_default();
-        match created {
-            Some(id) if id == oldest => Ok((id, true)),
+        let outcome = match created {
+            Some(id) if id == oldest => (id, true),
             Some(id) => {
                 self.remove_network(&id).await?;
-                Ok((oldest, false))
+                (oldest, false)
             }
-            None => Ok((oldest, false)),
+            None => (oldest, false),
+        };
+        // The engine resolves a container's network by name when it starts it, and refuses
+        // an ambiguous name: wait (briefly) until the other creators have removed theirs.
+        for _ in 0..50 {
+            if self.networks_named(name).await?.len() <= 1 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+        Ok(outcome)
     }
 
     /// IDs of the networks with exactly this name, oldest first.
@@ -550,11 +559,14 @@ impl Engine {
         }
     }
 
+    /// Create a named volume; the labels of the volume the engine answers with, which are
+    /// those of an existing volume of that name when there is one (the engine creates
+    /// nothing then).
     pub async fn create_volume(
         &self,
         name: &str,
         labels: HashMap<String, String>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<HashMap<String, String>, EngineError> {
         let request = VolumeCreateRequest {
             name: Some(name.to_owned()),
             labels: Some(labels),
@@ -563,7 +575,7 @@ impl Engine {
         self.docker
             .create_volume(request)
             .await
-            .map(drop)
+            .map(|volume| volume.labels)
             .map_err(self.call_error(format!("create volume {name}")))
     }
 

@@ -20,6 +20,10 @@ pub const LISTEN_ADDRESS: &str = "dev.kdind.listen-address";
 pub const KUBECONFIG: &str = "dev.kdind.kubeconfig";
 /// The node image the container runs.
 pub const IMAGE: &str = "dev.kdind.image";
+/// On the node's volume: which `up` run created it. The engine answers a create of an
+/// existing volume with the existing one, so this is how a run tells its own volume from one
+/// that was there before (another run's, or the user's).
+pub const CLAIM: &str = "dev.kdind.claim";
 
 /// What an object is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

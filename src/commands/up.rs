@@ -106,6 +106,15 @@ pub async fn run(printer: &Printer, args: UpArgs) -> Result<ExitStatus> {
     }
 }
 
+/// Unique to this run: the process and the time.
+fn claim_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos())
+        .unwrap_or_default();
+    format!("{}-{nanos}", std::process::id())
+}
+
 fn lock(created: &Mutex<Created>) -> std::sync::MutexGuard<'_, Created> {
     created.lock().unwrap_or_else(|poison| poison.into_inner())
 }
@@ -139,10 +148,25 @@ async fn create_and_wait(
     if network_created {
         lock(created).network = Some(network_id.clone());
     }
+    // The volume first, claimed with a token of this run: a volume of that name that was
+    // there before (a user's, a leftover, or a concurrent `up` of the same name) is not
+    // this run's, so nothing goes on with it and nothing removes it.
     let volume = node::volume_name(cluster);
-    engine
-        .create_volume(&volume, labels::common(cluster, Role::DockerData))
-        .await?;
+    let claim = claim_token();
+    let mut volume_labels = labels::common(cluster, Role::DockerData);
+    volume_labels.insert(labels::CLAIM.to_owned(), claim.clone());
+    let answered = engine.create_volume(&volume, volume_labels).await?;
+    if answered.get(labels::CLAIM) != Some(&claim) {
+        let owner = match answered.get(labels::CLUSTER) {
+            Some(owner) => format!(
+                "it belongs to kdind cluster {owner}: `kdind down --name {owner}` removes it"
+            ),
+            None => format!("it is not kdind's: `docker volume rm {volume}` removes it"),
+        };
+        bail!(
+            "a volume named {volume} already exists, and this cluster's docker data would go              there; kdind leaves it alone ({owner} if you no longer need it), or choose another --name"
+        );
+    }
     lock(created).volume = Some(volume);
 
     let listen = args.listen_address.to_string();

@@ -575,3 +575,104 @@ fn engine_two_clusters_run_at_once_and_down_all_removes_both() {
         "the network goes with the last node"
     );
 }
+
+#[test]
+fn engine_up_leaves_a_volume_it_did_not_create_alone_and_racing_ups_leave_nothing() {
+    let test = "engine_up_leaves_a_volume_it_did_not_create_alone_and_racing_ups_leave_nothing";
+    let Some(docker) = Docker::require(test) else {
+        return;
+    };
+    let failing = standin_image(&docker, "fail");
+    let healthy = standin_image(&docker, "ok");
+    let _lock = engine_objects_lock();
+    let user = User::new();
+
+    // A volume of the node's name that the user made, holding a file.
+    let name = unique("vol");
+    let volume = format!("kdind-{name}-docker");
+    assert!(docker.cli(&["volume", "create", &volume]).status.success());
+    let mount = format!("{volume}:/data");
+    let write = docker.cli(&[
+        "run",
+        "--rm",
+        "-v",
+        &mount,
+        &docker.base_image,
+        "sh",
+        "-c",
+        "echo kept >/data/file",
+    ]);
+    assert!(write.status.success(), "{}", text(&write.stderr));
+    let (output, description) = user.up(&name, &failing, &[]);
+    assert_eq!(output.status.code(), Some(1), "{description}");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("a volume named {volume} already exists"))
+            && stderr.contains(&format!("docker volume rm {volume}")),
+        "{description}"
+    );
+    let read = docker.cli(&[
+        "run",
+        "--rm",
+        "-v",
+        &mount,
+        &docker.base_image,
+        "cat",
+        "/data/file",
+    ]);
+    assert_eq!(
+        text(&read.stdout),
+        "kept\n",
+        "the volume and its file survive"
+    );
+    let node = format!("name=^kdind-{name}$");
+    let containers = docker.cli(&["ps", "-a", "-q", "--filter", &node]);
+    assert_eq!(text(&containers.stdout), "", "no node was created");
+    assert!(docker.cli(&["volume", "rm", &volume]).status.success());
+
+    // Two `up` of one name at once: one claims the name, the other fails without touching
+    // what the first made; `down` then leaves nothing, labelled or not. The shared network is
+    // there first (as kdind labels it), so that only the name is raced for.
+    let network = docker.cli(&["network", "inspect", "kdind"]);
+    if !network.status.success() {
+        let created = docker.cli(&[
+            "network",
+            "create",
+            "--label",
+            "dev.kdind.role=network",
+            "kdind",
+        ]);
+        assert!(created.status.success(), "{}", text(&created.stderr));
+    }
+    let name = unique("race");
+    let volume = format!("kdind-{name}-docker");
+    let racers: Vec<_> = (0..2)
+        .map(|_| {
+            user.kdind(&["up", "--name", &name, "--image", &healthy])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start kdind up")
+        })
+        .collect();
+    let outputs: Vec<Output> = racers
+        .into_iter()
+        .map(|child| child.wait_with_output().expect("wait for kdind up"))
+        .collect();
+    let codes: Vec<Option<i32>> = outputs.iter().map(|output| output.status.code()).collect();
+    let described: Vec<String> = outputs.iter().map(|output| text(&output.stderr)).collect();
+    assert!(
+        codes.contains(&Some(0)) && codes.contains(&Some(1)),
+        "exactly one wins: {codes:?}\n{described:#?}"
+    );
+    let (output, description) = user.down(&name);
+    assert!(output.status.success(), "{description}");
+    assert_eq!(leftovers(&docker, &name), "", "{description}");
+    let by_name = format!("name={volume}");
+    let volumes = docker.cli(&["volume", "ls", "-q", "--filter", &by_name]);
+    assert_eq!(
+        text(&volumes.stdout),
+        "",
+        "no unlabelled volume is left either"
+    );
+}

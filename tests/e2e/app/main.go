@@ -46,9 +46,28 @@ func serve(port string) error {
 	}))
 }
 
+// get fetches url on a new connection each time, so that every attempt resolves the name
+// again (a kept-alive connection would keep talking to whatever answered first).
 func get(url string) error {
-	client := http.Client{Timeout: 5 * time.Second}
-	response, err := client.Get(url)
+	request, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	var answered string
+	dial := &net.Dialer{Timeout: 5 * time.Second}
+	transport := &http.Transport{
+		DisableKeepAlives: true,
+		Proxy:             nil,
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			connection, err := dial.DialContext(ctx, network, address)
+			if err == nil {
+				answered = connection.RemoteAddr().String()
+			}
+			return connection, err
+		},
+	}
+	client := http.Client{Timeout: 5 * time.Second, Transport: transport}
+	response, err := client.Do(request)
 	if err != nil {
 		return err
 	}
@@ -58,7 +77,7 @@ func get(url string) error {
 		return err
 	}
 	if response.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s answered %s", url, response.Status)
+		return fmt.Errorf("%s (%s) answered %s", url, answered, response.Status)
 	}
 	fmt.Print(string(body))
 	return nil
