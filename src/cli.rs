@@ -17,7 +17,14 @@ use crate::config::Arch;
 /// straight in the cluster's own docker: no registry, no load step.
 #[derive(Debug, Parser)]
 #[command(name = "kdind", version, propagate_version = true)]
-#[command(after_help = "Quick start:\n  kdind up\n  kubectl get nodes\n  kdind down")]
+#[command(
+    after_help = "Quick start (the main job), on a host with Docker and internet:\n  \
+kdind up --allow-unverified   # build the node image when missing, start it, wait until Ready\n  \
+kubectl get nodes             # the kubeconfig context kdind-kdind is now current\n  \
+kdind down                    # remove everything kdind created\n\n\
+--allow-unverified is there for cri-dockerd only, whose releases publish no checksum: pin its \
+sha256 in kdind.toml (kdind config defaults shows where) and drop the flag."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

@@ -233,8 +233,33 @@ impl Drop for KubectlLock {
     }
 }
 
-/// Merge `ours` into the file at `path` (created when missing).
+/// The file `path` names through any chain of symbolic links: kubeconfigs are often links
+/// into a dotfiles repository, and kubectl writes through them, so kdind writes (and locks)
+/// the target and leaves the links as they are.
+fn through_links(path: &Path) -> Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(metadata) if metadata.file_type().is_symlink() => {
+                let target = std::fs::read_link(&current)
+                    .with_context(|| format!("cannot read the link {}", current.display()))?;
+                current = match current.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    bail!(
+        "{} is a chain of more than 40 symbolic links",
+        path.display()
+    )
+}
+
+/// Merge `ours` into the file at `path` (created when missing), through symbolic links.
 pub fn merge_into_file(path: &Path, ours: &str) -> Result<()> {
+    let path = &through_links(path)?;
     let _lock = KubectlLock::acquire(path)?;
     let existing = read_if_present(path)?;
     let merged =
@@ -242,8 +267,10 @@ pub fn merge_into_file(path: &Path, ours: &str) -> Result<()> {
     write_atomic(path, merged.as_bytes(), 0o600)
 }
 
-/// Remove the entries named `name` from the file at `path`; whether there were any.
+/// Remove the entries named `name` from the file at `path` (through symbolic links);
+/// whether there were any.
 pub fn remove_from_file(path: &Path, name: &str) -> Result<bool> {
+    let path = &through_links(path)?;
     if !path.exists() {
         return Ok(false);
     }
@@ -424,5 +451,49 @@ preferences: {colors: true}
         assert!(!remove_from_file(&path, "kdind-x").unwrap());
         let left = value(&std::fs::read_to_string(&path).unwrap());
         assert_eq!(names(&left, "contexts"), ["prod", "staging", "kdind-dev"]);
+    }
+
+    #[test]
+    fn a_symlinked_kubeconfig_is_written_through_and_stays_a_link() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let dotfiles = dir.path().join("dotfiles");
+        std::fs::create_dir(&dotfiles).unwrap();
+        let target = dotfiles.join("kubeconfig");
+        std::fs::write(&target, USERS_FILE).unwrap();
+        // A direct link, and a chain of two (one relative) ending at the same file.
+        let direct = dir.path().join("config");
+        symlink(&target, &direct).unwrap();
+        let middle = dir.path().join("middle");
+        symlink("dotfiles/kubeconfig", &middle).unwrap();
+        let chain = dir.path().join("chain");
+        symlink(&middle, &chain).unwrap();
+
+        for (link, name) in [(&direct, "kdind-x"), (&chain, "kdind-y")] {
+            let ours = rewrite(NODE, name, "https://127.0.0.1:2").unwrap();
+            merge_into_file(link, &ours).unwrap();
+            assert!(std::fs::symlink_metadata(link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            let merged = value(&std::fs::read_to_string(&target).unwrap());
+            assert!(names(&merged, "contexts").contains(&name.to_owned()));
+            let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+            assert!(!dotfiles.join("kubeconfig.lock").exists());
+        }
+        assert!(remove_from_file(&chain, "kdind-x").unwrap());
+        assert!(remove_from_file(&direct, "kdind-y").unwrap());
+        assert!(std::fs::symlink_metadata(&direct)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let left = value(&std::fs::read_to_string(&target).unwrap());
+        assert_eq!(names(&left, "contexts"), ["prod", "staging", "kdind-dev"]);
+        let stray: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(stray.len(), 4, "no file beside the links: {stray:?}");
     }
 }

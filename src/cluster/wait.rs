@@ -2,7 +2,9 @@
 //! `kdind-phase: <stage>` line per stage on stdout, `kdind-phase: failed <stage>: <reason>`
 //! when a stage fails, and `kdind-phase: ready` at the end; `kdind-kubeconfig: staged`
 //! when the kubeconfig may be fetched ahead, and `kdind-kubeconfig: published sha256=<hex>`
-//! when it is published. Pure: the engine side feeds lines in and asks what they mean.
+//! when it is published; `kdind-phase: stopping` and `kdind-phase: stopped` when it was told
+//! to shut down (SIGTERM), which are not stages. Pure: the engine side feeds lines in and
+//! asks what they mean.
 
 use std::collections::VecDeque;
 
@@ -23,6 +25,8 @@ pub enum Phase {
         reason: String,
     },
     Ready,
+    /// The node was told to stop (`stopping`) or has stopped its services (`stopped`).
+    ShuttingDown,
     /// The kubeconfig is in the node's staging file.
     KubeconfigStaged,
     /// The kubeconfig is published; its sha256.
@@ -42,6 +46,9 @@ pub fn parse(line: &str) -> Option<Phase> {
     if rest == "ready" {
         return Some(Phase::Ready);
     }
+    if rest == "stopping" || rest == "stopped" {
+        return Some(Phase::ShuttingDown);
+    }
     if let Some(failure) = rest.strip_prefix("failed ") {
         let (stage, reason) = failure.split_once(": ").unwrap_or((failure, ""));
         return Some(Phase::Failed {
@@ -58,6 +65,7 @@ pub struct Startup {
     stage: Option<String>,
     failure: Option<(String, String)>,
     published: Option<Digest>,
+    shut_down: bool,
     tail: VecDeque<String>,
 }
 
@@ -76,6 +84,7 @@ impl Startup {
                 self.failure = Some((stage.clone(), reason.clone()));
             }
             Phase::Ready => self.stage = Some("ready".to_owned()),
+            Phase::ShuttingDown => self.shut_down = true,
             Phase::KubeconfigStaged => {}
             Phase::KubeconfigPublished(digest) => self.published = Some(*digest),
         }
@@ -85,6 +94,11 @@ impl Startup {
     /// The sha256 of the published kubeconfig, once the node said it.
     pub fn published(&self) -> Option<Digest> {
         self.published
+    }
+
+    /// Whether the node said it was told to shut down.
+    pub fn shut_down(&self) -> bool {
+        self.shut_down
     }
 
     /// The stage the node is in (or was in when it stopped).
@@ -167,5 +181,17 @@ mod tests {
             "{tail}"
         );
         assert!(!tail.contains("noise 10\n"));
+    }
+
+    #[test]
+    fn shutdown_lines_are_not_taken_for_a_stage() {
+        assert_eq!(parse("kdind-phase: stopping"), Some(Phase::ShuttingDown));
+        let mut startup = Startup::default();
+        startup.line("kdind-phase: minikube");
+        assert!(!startup.shut_down());
+        startup.line("kdind-phase: stopping");
+        startup.line("kdind-phase: stopped");
+        assert_eq!(startup.stage(), "minikube");
+        assert!(startup.shut_down());
     }
 }

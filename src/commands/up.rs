@@ -289,6 +289,13 @@ async fn wait_until_ready(
                         None => printer.note(&message),
                     }
                 }
+                Some(Phase::ShuttingDown) => {
+                    let message = format!("node: shutting down during stage {}", startup.stage());
+                    match &spinner {
+                        Some(spinner) => spinner.set(&message),
+                        None => printer.note(&message),
+                    }
+                }
                 Some(Phase::KubeconfigStaged) => {
                     let engine = engine.clone();
                     let container = container.to_owned();
@@ -342,6 +349,11 @@ async fn wait_until_ready(
                 Some((stage, reason)) if !reason.is_empty() => {
                     format!("the node failed at stage `{stage}`: {reason}")
                 }
+                _ if startup.shut_down() => format!(
+                    "the node was shut down from outside (`docker stop`, `kdind down` or an \
+                     engine restart) during stage `{}`",
+                    startup.stage()
+                ),
                 _ => format!("the node stopped during stage `{}`", startup.stage()),
             };
             bail!(

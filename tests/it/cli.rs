@@ -74,3 +74,36 @@ fn missing_tls_material_is_named() {
     assert_eq!(output.status.code(), Some(1), "{description}");
     assert!(text(&output.stderr).contains("ca.pem"), "{description}");
 }
+
+#[test]
+fn the_quick_start_in_help_is_the_one_in_readme() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Quick start")
+        .nth(1)
+        .expect("README has a quick start");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the quick start is a sh block");
+    let (output, description) = run(kdind().arg("--help"));
+    assert!(output.status.success(), "{description}");
+    let help = text(&output.stdout);
+    let quick = help
+        .split("Quick start")
+        .nth(1)
+        .expect("--help ends with a quick start");
+    let commands = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|line| line.split('#').next().unwrap_or("").trim().to_owned())
+            .filter(|command| command.starts_with("kdind ") || command.starts_with("kubectl "))
+            .collect()
+    };
+    assert_eq!(commands(block), commands(quick), "{help}");
+    assert!(
+        quick.contains("--allow-unverified is there for cri-dockerd only"),
+        "{help}"
+    );
+}
