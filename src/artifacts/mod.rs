@@ -197,7 +197,10 @@ impl Plan {
 
 /// Make every artifact of the plan present in the cache, verified.
 pub async fn ensure(plan: &mut Plan, printer: &Printer) -> Result<Vec<Present>> {
-    refuse_unverified(plan, printer)?;
+    // Offline, everything that blocks the build is reported at once, below.
+    if !plan.settings.offline {
+        refuse_unverified(plan, printer)?;
+    }
     // The HTTP client (and its TLS roots) is made only when something must be fetched: a
     // build from a warm cache starts no network machinery at all.
     let mut fetcher = None;
@@ -221,8 +224,18 @@ pub async fn ensure(plan: &mut Plan, printer: &Printer) -> Result<Vec<Present>> 
             None => wanted.push(artifact.clone()),
         }
     }
-    if plan.settings.offline && !wanted.is_empty() {
-        bail!(offline_report(&cache, &wanted));
+    if plan.settings.offline {
+        let refused: Vec<&Artifact> = plan
+            .artifacts
+            .iter()
+            .filter(|artifact| {
+                artifact.checksum == Checksum::Missing && !plan.settings.allow_unverified
+            })
+            .collect();
+        if !wanted.is_empty() || !refused.is_empty() {
+            bail!(offline_report(&cache, &plan.artifacts, &wanted, &refused));
+        }
+        refuse_unverified(plan, printer)?;
     }
     let transfers = Transfers::new(*printer);
     for found in &present {
@@ -348,33 +361,63 @@ fn find_cached(cache: &Cache, artifact: &Artifact, printer: &Printer) -> Result<
     }
 }
 
-fn offline_report(cache: &Cache, missing: &[Artifact]) -> String {
+/// Everything that blocks an offline build, one artifact a line with what to do: files not in
+/// the cache, and files with no checksum to verify against (without --allow-unverified).
+fn offline_report(
+    cache: &Cache,
+    artifacts: &[Artifact],
+    missing: &[Artifact],
+    refused: &[&Artifact],
+) -> String {
+    let blocked = artifacts
+        .iter()
+        .filter(|artifact| {
+            missing.iter().any(|other| other.name == artifact.name)
+                || refused.iter().any(|other| other.name == artifact.name)
+        })
+        .count();
     let mut message = format!(
-        "--offline, and {} of the artifacts are not in the cache ({}):\n",
+        "--offline, and {blocked} of the artifacts block the build ({} of them are not in the cache {}):\n",
         missing.len(),
         cache.root().display()
     );
-    for artifact in missing {
+    for artifact in artifacts {
+        let is_missing = missing.iter().any(|other| other.name == artifact.name);
+        let is_refused = refused.iter().any(|other| other.name == artifact.name);
+        if !is_missing && !is_refused {
+            continue;
+        }
         let _ = writeln!(message, "  {}", artifact.label());
-        match artifact.checksum.digest() {
-            Some(digest) => {
-                let _ = writeln!(
-                    message,
-                    "    download {}\n    and put it at {}",
-                    artifact.url,
-                    cache.entry_path(&digest).display()
-                );
+        if is_missing {
+            match artifact.checksum.digest() {
+                Some(digest) => {
+                    let _ = writeln!(
+                        message,
+                        "    not in the cache: download {}\n    and put it at {}",
+                        artifact.url,
+                        cache.entry_path(&digest).display()
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        message,
+                        "    not in the cache, and no checksum is known for {} (nothing in kdind.lock, no pin):\n    \
+                         pin sha256.{} in kdind.toml, then put the file at {}",
+                        artifact.url,
+                        artifact.arch,
+                        cache.root().join("sha256").join("<sha256>").display()
+                    );
+                }
             }
-            None => {
-                let _ = writeln!(
-                    message,
-                    "    no checksum is known for {} (nothing in kdind.lock, no pin):\n    \
-                     pin sha256.{} in kdind.toml, then put the file at {}",
-                    artifact.url,
-                    artifact.arch,
-                    cache.root().join("sha256").join("<sha256>").display()
-                );
-            }
+        }
+        if is_refused {
+            let _ = writeln!(
+                message,
+                "    no checksum to verify it against: pin it in kdind.toml \
+                 ([artifacts.{}] sha256 = {{ {} = \"<sha256 of the file>\" }}) or accept it with --allow-unverified",
+                artifact.name,
+                artifact.arch
+            );
         }
     }
     message.push_str("or run once without --offline to fill the cache");
@@ -533,6 +576,32 @@ mod tests {
         let plan = Plan::new(&config, settings(dir.path())).unwrap();
         assert_eq!(plan.artifacts[0].checksum, Checksum::Pinned(pin));
         assert_eq!(plan.artifacts[5].checksum, Checksum::Locked(locked));
+    }
+
+    #[tokio::test]
+    async fn offline_reports_every_blocking_artifact_in_one_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut offline = settings(dir.path());
+        offline.offline = true;
+        let mut plan = Plan::new(&Config::defaults(), offline).unwrap();
+        let error = ensure(&mut plan, &Printer::new(true, 0))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("7 of the artifacts block the build (7 of them are not in the cache"),
+            "{error}"
+        );
+        for name in ArtifactName::ALL {
+            assert!(error.contains(&format!("  {name} ")), "{name}: {error}");
+        }
+        assert!(
+            error.contains(
+                "no checksum to verify it against: pin it in kdind.toml ([artifacts.cri-dockerd]"
+            ),
+            "{error}"
+        );
+        assert!(error.contains("--allow-unverified"), "{error}");
     }
 
     #[test]

@@ -230,7 +230,7 @@ fn an_offline_miss_lists_each_file_and_where_to_put_it() {
     assert_eq!(output.status.code(), Some(1), "{description}");
     let stderr = text(&output.stderr);
     assert!(
-        stderr.contains("7 of the artifacts are not in the cache"),
+        stderr.contains("7 of the artifacts block the build (7 of them are not in the cache"),
         "{stderr}"
     );
     for name in NAMES {
