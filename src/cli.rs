@@ -239,14 +239,22 @@ pub struct LogsArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// `90s`, `5m`, `1h`, `1m30s` or plain seconds.
+/// `90s`, `5m`, `1h`, `1m30s` or plain seconds: each unit at most once, hours before
+/// minutes before seconds, at most a week.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    const WEEK: u64 = 7 * 24 * 3600;
     let bad = || format!("`{text}` is not a duration: use e.g. 90s, 5m, 1h or 1m30s");
+    let too_long = || format!("`{text}` is longer than a week");
     if let Ok(seconds) = text.parse::<u64>() {
+        if seconds > WEEK {
+            return Err(too_long());
+        }
         return Ok(std::time::Duration::from_secs(seconds));
     }
     let mut total = 0u64;
     let mut number = String::new();
+    // The units still allowed: each comes once, in this order.
+    let mut units = [('h', 3600u64), ('m', 60), ('s', 1)].as_slice();
     for c in text.chars() {
         if c.is_ascii_digit() {
             number.push(c);
@@ -254,15 +262,19 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         }
         let value: u64 = number.parse().map_err(|_| bad())?;
         number.clear();
-        total += match c {
-            'h' => value * 3600,
-            'm' => value * 60,
-            's' => value,
-            _ => return Err(bad()),
-        };
+        let at = units
+            .iter()
+            .position(|(unit, _)| *unit == c)
+            .ok_or_else(bad)?;
+        let seconds = value.checked_mul(units[at].1).ok_or_else(too_long)?;
+        total = total.checked_add(seconds).ok_or_else(too_long)?;
+        units = &units[at + 1..];
     }
     if !number.is_empty() || total == 0 {
         return Err(bad());
+    }
+    if total > WEEK {
+        return Err(too_long());
     }
     Ok(std::time::Duration::from_secs(total))
 }
@@ -373,6 +385,15 @@ mod tests {
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("m").is_err());
+        assert!(parse_duration("1h1h").is_err());
+        assert!(parse_duration("30s1m").is_err());
+        assert_eq!(parse_duration("1h2m3s"), Ok(Duration::from_secs(3723)));
+        assert_eq!(
+            parse_duration("99999999999999999h"),
+            Err("`99999999999999999h` is longer than a week".to_owned())
+        );
+        assert!(parse_duration("8d").is_err());
+        assert!(parse_duration("999999999999").is_err());
     }
 
     #[test]

@@ -257,6 +257,20 @@ fn through_links(path: &Path) -> Result<PathBuf> {
     )
 }
 
+/// Check that the file at `path` (through symbolic links), if there is one, can take a merge:
+/// `up` asks this before it creates anything.
+pub fn check_file(path: &Path) -> Result<()> {
+    const PROBE: &str = "apiVersion: v1\nkind: Config\ncurrent-context: kdind-probe\n\
+        clusters:\n- name: kdind-probe\n  cluster: {server: 'https://127.0.0.1:1'}\n\
+        contexts:\n- name: kdind-probe\n  context: {cluster: kdind-probe, user: kdind-probe}\n\
+        users:\n- name: kdind-probe\n  user: {}\n";
+    let path = &through_links(path)?;
+    let existing = read_if_present(path)?;
+    merge(&existing, PROBE)
+        .map(drop)
+        .with_context(|| format!("cannot merge into {}", path.display()))
+}
+
 /// Merge `ours` into the file at `path` (created when missing), through symbolic links.
 pub fn merge_into_file(path: &Path, ours: &str) -> Result<()> {
     let path = &through_links(path)?;
@@ -451,6 +465,20 @@ preferences: {colors: true}
         assert!(!remove_from_file(&path, "kdind-x").unwrap());
         let left = value(&std::fs::read_to_string(&path).unwrap());
         assert_eq!(names(&left, "contexts"), ["prod", "staging", "kdind-dev"]);
+    }
+
+    #[test]
+    fn a_file_that_cannot_take_a_merge_is_found_before_anything_is_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        check_file(&path).unwrap();
+        std::fs::write(&path, USERS_FILE).unwrap();
+        check_file(&path).unwrap();
+        std::fs::write(&path, "clusters: [unclosed\n").unwrap();
+        let error = format!("{:#}", check_file(&path).unwrap_err());
+        assert!(error.contains("not valid YAML"), "{error}");
+        std::fs::write(&path, "- a list\n").unwrap();
+        assert!(check_file(&path).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::ExitStatus;
 use crate::cli::DownArgs;
@@ -83,7 +83,13 @@ async fn remove_cluster(engine: &Engine, cluster: &ClusterName, printer: &Printe
     }
     let context = node::container_name(cluster);
     for path in kubeconfigs {
-        if kubeconfig::remove_from_file(&path, &context)? {
+        // kubectl's lock waits with a blocking sleep: off the async runtime's threads.
+        let (target, name) = (path.clone(), context.clone());
+        let edited =
+            tokio::task::spawn_blocking(move || kubeconfig::remove_from_file(&target, &name))
+                .await
+                .context("the kubeconfig writer stopped")??;
+        if edited {
             removed.push(format!("context {context} in {}", path.display()));
         }
     }

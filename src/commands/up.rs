@@ -42,6 +42,17 @@ struct Report {
 }
 
 pub async fn run(printer: &Printer, args: UpArgs) -> Result<ExitStatus> {
+    // A kubeconfig that cannot take the merge fails the run before anything is made.
+    let kubeconfig_path = match &args.kubeconfig {
+        Some(path) => path.clone(),
+        None => kubeconfig::default_path(|key| std::env::var(key).ok())?,
+    };
+    kubeconfig::check_file(&kubeconfig_path).with_context(|| {
+        format!(
+            "fix {} or choose another file with --kubeconfig",
+            kubeconfig_path.display()
+        )
+    })?;
     let engine = Engine::connect().await?;
     let cluster = args.name.name.clone();
     let existing = engine
@@ -60,10 +71,6 @@ pub async fn run(printer: &Printer, args: UpArgs) -> Result<ExitStatus> {
             "--listen-address {listen} publishes the API server and the inner docker (TLS, client certificates) beyond this machine"
         ));
     }
-    let kubeconfig_path = match &args.kubeconfig {
-        Some(path) => path.clone(),
-        None => kubeconfig::default_path(|key| std::env::var(key).ok())?,
-    };
 
     let created = Arc::new(Mutex::new(Created::default()));
     let started = Instant::now();
@@ -228,7 +235,11 @@ async fn create_and_wait(
     let server = format!("https://{}", node::host_port(&listen, api_port));
     let context = container.clone();
     let rewritten = kubeconfig::rewrite(&node_kubeconfig, &context, &server)?;
-    kubeconfig::merge_into_file(kubeconfig_path, &rewritten)?;
+    // kubectl's lock waits with a blocking sleep: off the async runtime's threads.
+    let target = kubeconfig_path.to_owned();
+    tokio::task::spawn_blocking(move || kubeconfig::merge_into_file(&target, &rewritten))
+        .await
+        .context("the kubeconfig writer stopped")??;
     let security_name = match security {
         Security::Privileged => "privileged",
         Security::Capabilities => "capabilities",

@@ -107,3 +107,30 @@ fn the_quick_start_in_help_is_the_one_in_readme() {
         "{help}"
     );
 }
+
+#[test]
+fn up_refuses_a_kubeconfig_it_cannot_merge_into_before_it_touches_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("config");
+    std::fs::write(&bad, "clusters: [unclosed\n").unwrap();
+    let socket = dir.path().join("no-engine.sock");
+    let (output, description) = run(kdind()
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .args(["up", "--kubeconfig"])
+        .arg(&bad));
+    assert_eq!(output.status.code(), Some(1), "{description}");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("fix {} or choose another file", bad.display())),
+        "{description}"
+    );
+    assert!(stderr.contains("not valid YAML"), "{description}");
+    assert!(
+        !stderr.contains("no-engine.sock"),
+        "the engine was not asked: {description}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&bad).unwrap(),
+        "clusters: [unclosed\n"
+    );
+}

@@ -145,10 +145,14 @@ impl Manager {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);
-        // SAFETY: setsid is async-signal-safe; it detaches the supervisor (and the service
-        // it starts) from the caller's session and process group.
+        // SAFETY: setsid, fcntl and close are async-signal-safe. The supervisor (and the
+        // service it starts) leaves the caller's session and process group, and keeps none
+        // of the caller's open descriptors beyond its standard streams.
         unsafe {
-            command.pre_exec(sys::setsid_in_child);
+            command.pre_exec(|| {
+                sys::setsid_in_child()?;
+                sys::close_inherited_in_child()
+            });
         }
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");

@@ -187,7 +187,7 @@ impl Listeners {
             .env("LISTEN_FDNAMES", self.names.join(":"));
         let raw: Vec<i32> = self.fds.iter().map(|fd| fd.as_raw_fd()).collect();
         // SAFETY: the closure runs between fork and exec in the child of a single-threaded
-        // supervisor and only calls dup2, which is async-signal-safe.
+        // supervisor and only calls dup2 and close, which are async-signal-safe.
         unsafe {
             command.pre_exec(move || {
                 // Move every descriptor out of the way first so dup2 cannot overwrite a
@@ -197,6 +197,11 @@ impl Listeners {
                 }
                 for index in 0..raw.len() {
                     sys::dup2_in_child(100 + index as i32, 3 + index as i32)?;
+                }
+                // The copies at 100... lack close-on-exec: the service must not inherit
+                // stray descriptors of its listening sockets.
+                for index in 0..raw.len() {
+                    sys::close_in_child(100 + index as i32)?;
                 }
                 Ok(())
             });

@@ -9,6 +9,8 @@ mod ffi {
         pub fn setsid() -> i32;
         pub fn kill(pid: i32, signal: i32) -> i32;
         pub fn dup2(old: i32, new: i32) -> i32;
+        pub fn close(fd: i32) -> i32;
+        pub fn fcntl(fd: i32, command: i32, ...) -> i32;
         pub fn flock(fd: i32, operation: i32) -> i32;
         pub fn signal(signum: i32, handler: usize) -> usize;
     }
@@ -27,6 +29,10 @@ pub const SIGCONT: i32 = 18;
 pub const SIGWINCH: i32 = 28;
 
 const LOCK_EX: i32 = 2;
+const F_GETFD: i32 = 1;
+const FD_CLOEXEC: i32 = 1;
+/// How far `close_inherited_in_child` looks.
+const DESCRIPTOR_LIMIT: RawFd = 4096;
 
 fn check(result: i32) -> io::Result<()> {
     if result == -1 {
@@ -79,6 +85,27 @@ pub fn setsid_in_child() -> io::Result<()> {
 pub fn dup2_in_child(old: RawFd, new: RawFd) -> io::Result<()> {
     // SAFETY: dup2(2) is async-signal-safe.
     check(unsafe { ffi::dup2(old, new) })
+}
+
+/// Only for use between fork and exec: close a descriptor (a temporary copy).
+pub fn close_in_child(fd: RawFd) -> io::Result<()> {
+    // SAFETY: close(2) is async-signal-safe.
+    check(unsafe { ffi::close(fd) })
+}
+
+/// Only for use between fork and exec: close every descriptor from 3 up that would survive
+/// the exec (those without close-on-exec), as a service manager does, so that nothing the
+/// caller happened to leave open reaches the supervisor and its services. Descriptors
+/// marked close-on-exec (the standard library's own exec-error pipe) are left alone.
+pub fn close_inherited_in_child() -> io::Result<()> {
+    for fd in 3..DESCRIPTOR_LIMIT {
+        // SAFETY: fcntl(2) with F_GETFD and close(2) are async-signal-safe.
+        let flags = unsafe { ffi::fcntl(fd, F_GETFD) };
+        if flags >= 0 && flags & FD_CLOEXEC == 0 {
+            unsafe { ffi::close(fd) };
+        }
+    }
+    Ok(())
 }
 
 /// Point this process's descriptor `new` at `old` (used by the supervisor to swap its

@@ -181,11 +181,18 @@ fds = int(os.environ.get("LISTEN_FDS", "0"))
 if fds:
     assert os.environ["LISTEN_PID"] == str(os.getpid()), "LISTEN_PID is not my pid"
     listener = socket.socket(fileno=3)
+def is_open(fd):
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+stray = [(fd, os.readlink(f"/proc/self/fd/{fd}")) for fd in range(3 + fds, 256) if is_open(fd)]
 notify = os.environ.get("NOTIFY_SOCKET")
 if notify:
     ready = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     ready.sendto(b"STATUS=starting\nREADY=1", notify)
-print(f"{name} ready fds={fds} names={os.environ.get('LISTEN_FDNAMES', '')}", flush=True)
+print(f"{name} ready fds={fds} names={os.environ.get('LISTEN_FDNAMES', '')} stray={stray}", flush=True)
 if fds:
     while True:
         connection, _ = listener.accept()
@@ -503,7 +510,7 @@ fn socket_activation_hands_over_the_listening_socket() {
     assert_eq!(connect_and_read(&socket), "hello from greeter on fd 3\n");
     assert!(
         node.logs()
-            .contains("greeter ready fds=1 names=greeter.socket"),
+            .contains("greeter ready fds=1 names=greeter.socket stray=[]"),
         "{}",
         node.logs()
     );
