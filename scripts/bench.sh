@@ -40,8 +40,12 @@ export XDG_CONFIG_HOME="$work/config"
 export KUBECONFIG="$work/kube/config"
 server_pid=""
 cleanup() {
-  [ -x "$systemctl_bin" ] && "$systemctl_bin" --root "$work/root" stop bench >/dev/null 2>&1 || true
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  if [ -x "$systemctl_bin" ]; then
+    "$systemctl_bin" --root "$work/root" stop bench >/dev/null 2>&1 || true
+  fi
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+  fi
   for name in bench-wait bench-down bench-up; do "$kdind" -q down --name "$name" >/dev/null 2>&1 || true; done
   docker rm -f kdind-bench-2018 >/dev/null 2>&1 || true
   docker rmi -f kdind-bench/first:kdind kdind-bench/first:docker kdind-bench/rebuild:docker >/dev/null 2>&1 || true

@@ -1,6 +1,7 @@
 //! Everything that describes a cluster independently of how it is run: its validated name,
 //! the labels that mark what kdind owns, and the names derived from them.
 
+pub mod contract;
 pub mod kubeconfig;
 pub mod labels;
 mod name;

@@ -11,15 +11,7 @@ use super::ClusterName;
 /// node by its container name.
 pub const NETWORK: &str = "kdind";
 
-/// Ports inside the node.
-pub const API_SERVER_PORT: u16 = 8443;
-pub const DOCKER_TLS_PORT: u16 = 2376;
-
-/// Where the node publishes its kubeconfig and its docker TLS material.
-pub const NODE_STATE_DIR: &str = "/etc/kdind";
-pub const NODE_KUBECONFIG: &str = "/etc/kdind/kubeconfig";
-/// The same kubeconfig before readiness is decided (see the entrypoint).
-pub const NODE_STAGED_KUBECONFIG: &str = "/etc/kdind/.kubeconfig.staged";
+pub use super::contract::{API_SERVER_PORT, DOCKER_TLS_PORT};
 
 pub fn container_name(cluster: &ClusterName) -> String {
     format!("kdind-{cluster}")

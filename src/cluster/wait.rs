@@ -13,8 +13,7 @@ use crate::artifacts::digest::Digest;
 /// Log lines kept for error messages.
 pub const TAIL_LINES: usize = 30;
 
-const MARKER: &str = "kdind-phase: ";
-const KUBECONFIG_MARKER: &str = "kdind-kubeconfig: ";
+use super::contract::{KUBECONFIG_PREFIX as KUBECONFIG_MARKER, PHASE_PREFIX as MARKER};
 
 /// What one log line says about the start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]

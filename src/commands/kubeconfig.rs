@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use super::node::{find_node, node_files, read_kubeconfig, rewrite_kubeconfig};
 use super::{output, ExitStatus};
 use crate::cli::InternalArgs;
+use crate::cluster::contract;
 use crate::cluster::node::{self, API_SERVER_PORT, DOCKER_TLS_PORT};
 use crate::cluster::{host_dir, labels};
 use crate::docker::{ContainerInfo, Engine};
@@ -65,7 +66,7 @@ pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
     let variant = if args.internal { "internal" } else { "host" };
 
     // One trip through the archive API for the kubeconfig and the certificates.
-    let files = node_files(&engine, &node.name, node::NODE_STATE_DIR).await?;
+    let files = node_files(&engine, &node.name, contract::STATE_DIR).await?;
     let kubeconfig_text = rewrite_kubeconfig(
         state_file(&files, "kubeconfig")?.to_vec(),
         &node.name,
@@ -77,7 +78,7 @@ pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
     // ca.pem, cert.pem and key.pem (mode 0600), as the docker CLI expects them.
     let cert_dir = dir.join("docker");
     for (name, mode) in [("ca.pem", 0o644), ("cert.pem", 0o644), ("key.pem", 0o600)] {
-        let bytes = state_file(&files, &format!("docker-tls/{name}"))?;
+        let bytes = state_file(&files, &format!("{}/{name}", contract::TLS_SUBDIR))?;
         write_atomic(&cert_dir.join(name), bytes, mode)?;
     }
 
@@ -93,7 +94,7 @@ pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
 
 /// A file of the node's state directory, by its path below it.
 fn state_file<'a>(files: &'a [(String, Vec<u8>)], relative: &str) -> Result<&'a [u8]> {
-    let root = node::NODE_STATE_DIR.rsplit('/').next().unwrap_or_default();
+    let root = contract::STATE_DIR.rsplit('/').next().unwrap_or_default();
     let wanted = format!("{root}/{relative}");
     files
         .iter()
@@ -102,7 +103,7 @@ fn state_file<'a>(files: &'a [(String, Vec<u8>)], relative: &str) -> Result<&'a 
         .with_context(|| {
             format!(
                 "the node has no {}/{relative} yet; is it ready?",
-                node::NODE_STATE_DIR
+                contract::STATE_DIR
             )
         })
 }

@@ -14,7 +14,7 @@ use crate::docker::Engine;
 use crate::fsutil::write_atomic;
 use crate::progress::Printer;
 
-const NODE_LOG_DIR: &str = "/var/log/kdind";
+use crate::cluster::contract::LOG_DIR as NODE_LOG_DIR;
 
 pub async fn run(printer: &Printer, args: LogsArgs) -> Result<ExitStatus> {
     let engine = Engine::connect().await?;

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 
-use crate::cluster::node::NODE_KUBECONFIG;
+use crate::cluster::contract::KUBECONFIG as NODE_KUBECONFIG;
 use crate::cluster::{kubeconfig, labels, tar_files, ClusterName, Labels, Role};
 use crate::docker::{ContainerInfo, Engine};
 

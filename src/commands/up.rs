@@ -15,7 +15,7 @@ use crate::artifacts::digest::hash_bytes;
 use crate::cli::{OutputFormat, PrivilegedMode, UpArgs};
 use crate::cluster::node::{self, NodeRequest, Security};
 use crate::cluster::wait::{Phase, Startup};
-use crate::cluster::{kubeconfig, labels, ClusterName, Labels, Role};
+use crate::cluster::{contract, kubeconfig, labels, ClusterName, Labels, Role};
 use crate::docker::Engine;
 use crate::progress::{Printer, Spinner};
 
@@ -311,7 +311,7 @@ async fn wait_until_ready(
                     let engine = engine.clone();
                     let container = container.to_owned();
                     prefetch = Some(tokio::spawn(async move {
-                        node_file(&engine, &container, node::NODE_STAGED_KUBECONFIG).await
+                        node_file(&engine, &container, contract::STAGED_KUBECONFIG).await
                     }));
                 }
                 Some(Phase::Ready) => {
@@ -340,7 +340,7 @@ async fn wait_until_ready(
                     }
                 }
             }
-            let bytes = node_file(engine, container, node::NODE_KUBECONFIG).await?;
+            let bytes = node_file(engine, container, contract::KUBECONFIG).await?;
             String::from_utf8(bytes).context("the node's kubeconfig is not UTF-8")
         }
         Ok(Ok(false)) => {

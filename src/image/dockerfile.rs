@@ -38,6 +38,7 @@ pub fn render(inputs: &DockerfileInputs<'_>) -> String {
         .replace("{{base_image}}", inputs.base_image)
         .replace("{{kubernetes_version}}", inputs.kubernetes_version)
         .replace("{{packages}}", &packages)
+        .replace("{{preload_dir}}", crate::cluster::contract::PRELOAD_DIR)
 }
 
 #[cfg(test)]
