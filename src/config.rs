@@ -135,6 +135,8 @@ pub struct Config {
     pub base_image: String,
     pub artifacts: BTreeMap<ArtifactName, ArtifactSpec>,
     pub preload: PreloadSpec,
+    /// `[minikube] args`: extra words for `minikube start`.
+    pub minikube_args: Vec<String>,
 }
 
 /// `[preload]`: the images carried in the node image and loaded at its first start.
@@ -167,6 +169,13 @@ struct RawConfig {
     #[serde(default)]
     artifacts: BTreeMap<String, RawArtifact>,
     preload: Option<RawPreload>,
+    minikube: Option<RawMinikube>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMinikube {
+    args: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -226,6 +235,10 @@ impl Config {
         }
         if user.base_image.is_some() {
             merged.base_image = user.base_image;
+        }
+        if let Some(theirs) = user.minikube {
+            let ours = merged.minikube.get_or_insert_with(RawMinikube::default);
+            merge_option(&mut ours.args, theirs.args);
         }
         if let Some(theirs) = user.preload {
             let ours = merged.preload.get_or_insert_with(RawPreload::default);
@@ -372,7 +385,20 @@ fn resolve(origin: &str, raw: RawConfig) -> Result<Config, ConfigError> {
             "[preload] images: `{bad}` is not an image reference"
         )));
     }
+    let minikube_args = raw
+        .minikube
+        .and_then(|minikube| minikube.args)
+        .unwrap_or_default();
+    if let Some(bad) = minikube_args
+        .iter()
+        .find(|word| word.is_empty() || word.chars().any(char::is_whitespace))
+    {
+        return Err(invalid(format!(
+            "[minikube] args: `{bad}` must be one word without spaces (give each its own entry)"
+        )));
+    }
     Ok(Config {
+        minikube_args,
         kubernetes_version,
         base_image,
         artifacts,
@@ -514,6 +540,17 @@ mod tests {
         assert!(error.contains("`a b` is not an image reference"), "{error}");
         let error = user("[preload]\nimage = []\n").unwrap_err().to_string();
         assert!(error.contains("image"), "{error}");
+    }
+
+    #[test]
+    fn minikube_args_are_words_from_the_file() {
+        assert!(Config::defaults().minikube_args.is_empty());
+        let config = user("[minikube]\nargs = [\"--extra-config=kubelet.max-pods=50\"]\n").unwrap();
+        assert_eq!(config.minikube_args, ["--extra-config=kubelet.max-pods=50"]);
+        let error = user("[minikube]\nargs = [\"--a b\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`--a b` must be one word"), "{error}");
     }
 
     #[test]

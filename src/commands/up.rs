@@ -134,6 +134,10 @@ async fn create_and_wait(
     printer: &Printer,
     created: &Mutex<Created>,
 ) -> Result<(Report, &'static str)> {
+    // kdind.toml's `[minikube] args` go to the node's `minikube start` (with --image too).
+    let minikube_args = crate::config::Config::load(args.artifacts.config.as_deref())?
+        .minikube_args
+        .join(" ");
     let (image, kubernetes_version) = match &args.image {
         Some(reference) => {
             let info = engine.image(reference).await?.with_context(|| {
@@ -198,7 +202,7 @@ async fn create_and_wait(
             api_port,
             docker_port,
             kubeconfig: Some(&kubeconfig_label),
-            minikube_args: "",
+            minikube_args: &minikube_args,
             network_id: &network_id,
         };
         let spec = node::spec(&request, security);

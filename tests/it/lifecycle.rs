@@ -676,3 +676,31 @@ fn engine_up_leaves_a_volume_it_did_not_create_alone_and_racing_ups_leave_nothin
         "no unlabelled volume is left either"
     );
 }
+
+#[test]
+fn engine_minikube_args_from_the_config_reach_minikube_start() {
+    let test = "engine_minikube_args_from_the_config_reach_minikube_start";
+    let Some(docker) = Docker::require(test) else {
+        return;
+    };
+    let image = standin_image(&docker, "ok");
+    let _lock = engine_objects_lock();
+    let user = User::new();
+    let name = unique("args");
+    let config = user.home.path().join("kdind.toml");
+    std::fs::write(
+        &config,
+        "[minikube]\nargs = [\"--extra-config=kubelet.max-pods=50\", \"--v=2\"]\n",
+    )
+    .unwrap();
+    let (output, description) = user.up(&name, &image, &["--config", config.to_str().unwrap()]);
+    assert!(output.status.success(), "{description}");
+    let logs = docker.cli(&["logs", &format!("kdind-{name}")]);
+    let logs = format!("{}{}", text(&logs.stdout), text(&logs.stderr));
+    let (output, down) = user.down(&name);
+    assert!(output.status.success(), "{down}");
+    assert!(
+        logs.contains("--interactive=false --extra-config=kubelet.max-pods=50 --v=2"),
+        "the stand-in minikube was started with kdind's arguments and then the config's:\n{logs}"
+    );
+}
