@@ -296,8 +296,13 @@ archive() {
 
 lay_out_mirror() {
   local stage="$work/stage" stamp key
-  stamp="$(for key in kubernetes minikube cri-dockerd crictl cni-plugins; do cat "$work/bin/$key/.stamp"; done |
-    cat - "$config" | sha256sum | cut -c1-64)"
+  # The programs' stamps and what kdind.toml says of versions and URLs (nothing else in it
+  # changes the mirror).
+  stamp="$(
+    for key in kubernetes minikube cri-dockerd crictl cni-plugins; do cat "$work/bin/$key/.stamp"; done
+    grep -E '^[[:space:]]*(\[|kubernetes_version|version|url)' "$config"
+  )"
+  stamp="$(echo "$stamp" | sha256sum | cut -c1-64)"
   if [ "$(cat "$mirror/.kdind-upstream" 2>/dev/null)" = "$stamp" ]; then
     log "mirror in $mirror: up to date"
     return

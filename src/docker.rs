@@ -206,6 +206,14 @@ impl Engine {
         })
     }
 
+    /// The client for calls that move a lot of data (builds, pulls, exports): the request
+    /// timeout of BUILD_TIMEOUT_SECONDS instead of REQUEST_TIMEOUT_SECONDS.
+    fn long_running(&self) -> Docker {
+        self.docker
+            .clone()
+            .with_timeout(std::time::Duration::from_secs(BUILD_TIMEOUT_SECONDS))
+    }
+
     fn call_error(
         &self,
         action: impl Into<String>,
@@ -294,10 +302,7 @@ impl Engine {
             .rm(true)
             .forcerm(true)
             .build();
-        let docker = self
-            .docker
-            .clone()
-            .with_timeout(std::time::Duration::from_secs(BUILD_TIMEOUT_SECONDS));
+        let docker = self.long_running();
         let mut stream = docker.build_image(options, None, Some(bollard::body_try_stream(body)));
         while let Some(item) = stream.next().await {
             match item {
@@ -366,10 +371,7 @@ impl Engine {
         let options = CreateImageOptionsBuilder::new()
             .from_image(reference)
             .build();
-        let docker = self
-            .docker
-            .clone()
-            .with_timeout(std::time::Duration::from_secs(BUILD_TIMEOUT_SECONDS));
+        let docker = self.long_running();
         let mut stream = docker.create_image(Some(options), None, None);
         while let Some(item) = stream.next().await {
             item.map_err(self.call_error(format!("pull {reference}")))?;
@@ -382,10 +384,7 @@ impl Engine {
         &self,
         references: &[&str],
     ) -> impl Stream<Item = Result<bytes::Bytes, EngineError>> + '_ {
-        let docker = self
-            .docker
-            .clone()
-            .with_timeout(std::time::Duration::from_secs(BUILD_TIMEOUT_SECONDS));
+        let docker = self.long_running();
         let action = format!("export {}", references.join(" "));
         let endpoint = self.endpoint.host.clone();
         let stream = docker.export_images(references);
