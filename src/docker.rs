@@ -73,6 +73,40 @@ pub enum EngineError {
     },
 }
 
+/// Why the engine refused to start a container, where `up` reacts differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartRefusal {
+    /// The engine cannot give a privileged container every capability (its own bounding
+    /// set lacks one): "unable to apply caps".
+    Privileged,
+    /// A host port to publish on is taken.
+    PortTaken,
+}
+
+impl EngineError {
+    /// What a failed start means, when it is one of the refusals `up` handles. The engine
+    /// says it only in words, so they are read here, beside the call.
+    pub fn start_refusal(&self) -> Option<StartRefusal> {
+        let message = match self {
+            EngineError::Call { cause, .. } => cause.to_string(),
+            _ => return None,
+        };
+        classify_start_refusal(&message)
+    }
+}
+
+fn classify_start_refusal(message: &str) -> Option<StartRefusal> {
+    if message.contains("unable to apply caps") {
+        Some(StartRefusal::Privileged)
+    } else if message.contains("port is already allocated")
+        || message.contains("address already in use")
+    {
+        Some(StartRefusal::PortTaken)
+    } else {
+        None
+    }
+}
+
 impl Endpoint {
     /// Resolve the endpoint from an environment lookup, as the docker CLI does: an unset or
     /// empty DOCKER_HOST means the local socket; any non-empty DOCKER_TLS_VERIFY turns on
@@ -837,6 +871,27 @@ fn build_event(info: bollard::models::BuildInfo) -> Option<BuildEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_refusals_are_told_apart_from_other_failures() {
+        assert_eq!(
+            classify_start_refusal(
+                "OCI runtime create failed: runc create failed: unable to start container process: unable to apply caps: operation not permitted"
+            ),
+            Some(StartRefusal::Privileged)
+        );
+        assert_eq!(
+            classify_start_refusal(
+                "driver failed programming external connectivity: Bind for 127.0.0.1:8443 failed: port is already allocated"
+            ),
+            Some(StartRefusal::PortTaken)
+        );
+        assert_eq!(
+            classify_start_refusal("listen tcp4 127.0.0.1:8443: bind: address already in use"),
+            Some(StartRefusal::PortTaken)
+        );
+        assert_eq!(classify_start_refusal("no such image"), None);
+    }
 
     fn resolve(pairs: &[(&str, &str)]) -> Result<Endpoint, EngineError> {
         let env: HashMap<String, String> = pairs

@@ -16,7 +16,7 @@ use crate::cli::{OutputFormat, PrivilegedMode, UpArgs};
 use crate::cluster::node::{self, NodeRequest, Security};
 use crate::cluster::wait::{Phase, Startup};
 use crate::cluster::{contract, kubeconfig, labels, ClusterName, Labels, Role};
-use crate::docker::Engine;
+use crate::docker::{Engine, StartRefusal};
 use crate::progress::{Printer, Spinner};
 
 /// What this run created, for clean-up.
@@ -211,10 +211,9 @@ async fn create_and_wait(
         let Err(error) = engine.start_container(&id).await else {
             break (spec.container, api_port, docker_port);
         };
-        let message = error.to_string();
-        let refused_privileged = message.contains("unable to apply caps");
-        let port_taken = message.contains("port is already allocated")
-            || message.contains("address already in use");
+        let refusal = error.start_refusal();
+        let refused_privileged = refusal == Some(StartRefusal::Privileged);
+        let port_taken = refusal == Some(StartRefusal::PortTaken);
         let retry = if refused_privileged
             && security == Security::Privileged
             && args.privileged_mode == PrivilegedMode::Auto
