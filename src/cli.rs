@@ -88,6 +88,17 @@ pub enum Command {
     #[command(after_help = "Examples:\n  kdind down --name dev\n  kdind down --all")]
     Down(DownArgs),
 
+    /// Load images into the cluster's own docker, from this engine or a `docker save` archive.
+    ///
+    /// The images stream from the engine kdind talks to (or from the archive) into the
+    /// node's docker over its TLS port: no temporary file, no registry. Every named image
+    /// must exist first; a missing one is named and nothing is loaded. Pods then run them
+    /// with `imagePullPolicy: IfNotPresent` or `Never`.
+    #[command(
+        after_help = "Examples:\n  kdind load myapp:dev\n  kdind load --name ci myapp:dev worker:dev\n  kdind load --archive images.tar"
+    )]
+    Load(LoadArgs),
+
     /// Collect the node's logs into a directory, for bug reports and CI artifacts.
     ///
     /// The entrypoint's output and the logs of dockerd, containerd, cri-dockerd, kubelet
@@ -277,6 +288,20 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(too_long());
     }
     Ok(std::time::Duration::from_secs(total))
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub name: NameArgs,
+
+    /// Images on this engine to load (as `docker save` names them: NAME[:TAG] or an ID).
+    #[arg(required_unless_present = "archive", conflicts_with = "archive")]
+    pub images: Vec<String>,
+
+    /// A `docker save` archive to load instead (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -13,9 +13,9 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
-    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, ImportImageOptionsBuilder, ListContainersOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::{Stream, StreamExt, TryStreamExt};
@@ -427,6 +427,32 @@ impl Engine {
             action: action.clone(),
             cause,
         })
+    }
+
+    /// `docker load` of an archive streamed from `body`; the names the engine says it
+    /// loaded.
+    pub async fn load_images(
+        &self,
+        body: impl Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
+    ) -> Result<Vec<String>, EngineError> {
+        let options = ImportImageOptionsBuilder::new().quiet(true).build();
+        let docker = self.long_running();
+        let mut stream = docker.import_image(options, bollard::body_try_stream(body), None);
+        let mut loaded = Vec::new();
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(self.call_error("load images"))?;
+            if let Some(text) = info.stream {
+                for line in text.lines() {
+                    if let Some(name) = line
+                        .strip_prefix("Loaded image: ")
+                        .or_else(|| line.strip_prefix("Loaded image ID: "))
+                    {
+                        loaded.push(name.trim().to_owned());
+                    }
+                }
+            }
+        }
+        Ok(loaded)
     }
 
     /// Run `command` once in a throwaway container of `image`, with `files` (a tar) unpacked

@@ -75,12 +75,7 @@ pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
     let kubeconfig_path = dir.join(format!("kubeconfig-{variant}"));
     write_atomic(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
 
-    // ca.pem, cert.pem and key.pem (mode 0600), as the docker CLI expects them.
-    let cert_dir = dir.join("docker");
-    for (name, mode) in [("ca.pem", 0o644), ("cert.pem", 0o644), ("key.pem", 0o600)] {
-        let bytes = state_file(&files, &format!("{}/{name}", contract::TLS_SUBDIR))?;
-        write_atomic(&cert_dir.join(name), bytes, mode)?;
-    }
+    let cert_dir = write_certificates(&files, &dir)?;
 
     output(&format!(
         "export KUBECONFIG={}\nexport DOCKER_HOST={}\nexport DOCKER_TLS_VERIFY=1\nexport DOCKER_CERT_PATH={}\n# eval \"$(kdind env{} --name {cluster})\" points kubectl and docker at cluster {cluster}\n",
@@ -90,6 +85,43 @@ pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
         if args.internal { " --internal" } else { "" },
     ))?;
     Ok(ExitStatus::Success)
+}
+
+/// The inner docker's client certificate, copied out of the node's state directory
+/// (`files`) to `dir/docker` as the docker CLI expects them: ca.pem, cert.pem and key.pem
+/// (mode 0600). Returns that directory.
+fn write_certificates(
+    files: &[(String, Vec<u8>)],
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf> {
+    let cert_dir = dir.join("docker");
+    for (name, mode) in [("ca.pem", 0o644), ("cert.pem", 0o644), ("key.pem", 0o600)] {
+        let bytes = state_file(files, &format!("{}/{name}", contract::TLS_SUBDIR))?;
+        write_atomic(&cert_dir.join(name), bytes, mode)?;
+    }
+    Ok(cert_dir)
+}
+
+/// The node's own docker, reached from the host over its TLS port with the client
+/// certificate (copied to the cluster's host directory, as `kdind env` does).
+pub async fn inner_docker(
+    engine: &Engine,
+    cluster: &crate::cluster::ClusterName,
+) -> Result<Engine> {
+    let node = find_node(engine, cluster).await?;
+    let addresses = addresses(&node, false)?;
+    let dir = host_dir(|key| std::env::var(key).ok(), cluster)?;
+    let files = node_files(engine, &node.name, contract::STATE_DIR).await?;
+    let cert_dir = write_certificates(&files, &dir)?;
+    let endpoint = crate::docker::Endpoint {
+        host: addresses.docker_host,
+        tls: Some(crate::docker::TlsFiles {
+            ca: cert_dir.join("ca.pem"),
+            cert: cert_dir.join("cert.pem"),
+            key: cert_dir.join("key.pem"),
+        }),
+    };
+    Ok(Engine::connect_to(endpoint).await?)
 }
 
 /// A file of the node's state directory, by its path below it.

@@ -5,6 +5,7 @@ mod build;
 mod down;
 mod kubeconfig;
 mod list;
+mod load;
 mod logs;
 mod node;
 mod up;
@@ -43,6 +44,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Env(args) => kubeconfig::env(args).await,
         Command::Down(args) => down::run(&printer, args).await,
         Command::Logs(args) => logs::run(&printer, args).await,
+        Command::Load(args) => load::run(&printer, args).await,
         Command::Config(ConfigCommand::Defaults) => {
             output(crate::config::DEFAULT_FILE)?;
             Ok(ExitStatus::Success)

@@ -704,3 +704,74 @@ fn engine_minikube_args_from_the_config_reach_minikube_start() {
         "the stand-in minikube was started with kdind's arguments and then the config's:\n{logs}"
     );
 }
+
+/// A tiny image on the outer engine: one file, imported.
+fn tiny_image(tag: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hello"), tag).unwrap();
+    let imported = Command::new("sh")
+        .current_dir(dir.path())
+        .args(["-c", &format!("tar -c hello | docker import - {tag}")])
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{}", text(&imported.stderr));
+}
+
+#[test]
+fn engine_load_streams_images_and_archives_into_the_node_and_refuses_missing_ones() {
+    let test = "engine_load_streams_images_and_archives_into_the_node_and_refuses_missing_ones";
+    let Some(docker) = Docker::require(test) else {
+        return;
+    };
+    let image = standin_image(&docker, "ok");
+    let _lock = engine_objects_lock();
+    let user = User::new();
+    let name = unique("load");
+    let first = format!("kdind-test/load-a:{name}");
+    let second = format!("kdind-test/load-b:{name}");
+    tiny_image(&first);
+    tiny_image(&second);
+    let (output, description) = user.up(&name, &image, &[]);
+    assert!(output.status.success(), "{description}");
+    let node = format!("kdind-{name}");
+    let inside = |reference: &str| {
+        docker
+            .cli(&["exec", &node, "docker", "image", "inspect", reference])
+            .status
+            .success()
+    };
+
+    // A missing image: named, and nothing is loaded (not even the one that exists).
+    let (output, description) =
+        run(&mut user.kdind(&["load", "--name", &name, &second, "kdind-test/no-such:1"]));
+    assert_eq!(output.status.code(), Some(1), "{description}");
+    assert!(
+        text(&output.stderr).contains("has no kdind-test/no-such:1; nothing was loaded"),
+        "{description}"
+    );
+    assert!(!inside(&second), "nothing was half-loaded");
+
+    // From the engine.
+    let (output, description) = run(&mut user.kdind(&["load", "--name", &name, &first]));
+    assert!(output.status.success(), "{description}");
+    assert_eq!(text(&output.stdout), format!("{first}\n"), "{description}");
+    assert!(inside(&first), "{description}");
+
+    // From a `docker save` archive.
+    let archive = user.home.path().join("images.tar");
+    let saved = docker.cli(&["save", "-o", archive.to_str().unwrap(), &second]);
+    assert!(saved.status.success(), "{}", text(&saved.stderr));
+    let (output, description) = run(&mut user.kdind(&[
+        "load",
+        "--name",
+        &name,
+        "--archive",
+        archive.to_str().unwrap(),
+    ]));
+    assert!(output.status.success(), "{description}");
+    assert!(inside(&second), "{description}");
+
+    let (output, description) = user.down(&name);
+    assert!(output.status.success(), "{description}");
+    let _ = docker.cli(&["rmi", &first, &second]);
+}
