@@ -13,9 +13,9 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    DownloadFromContainerOptionsBuilder, ImportImageOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::{Stream, StreamExt, TryStreamExt};
@@ -429,30 +429,73 @@ impl Engine {
         })
     }
 
-    /// `docker load` of an archive streamed from `body`; the names the engine says it
-    /// loaded.
-    pub async fn load_images(
+    /// Run `command` in a running container with `body` as its standard input (closed at
+    /// its end); the exit code and what it printed (stdout and stderr).
+    pub async fn exec_with_input(
         &self,
-        body: impl Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
-    ) -> Result<Vec<String>, EngineError> {
-        let options = ImportImageOptionsBuilder::new().quiet(true).build();
+        container: &str,
+        command: &[&str],
+        body: impl Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send,
+    ) -> Result<(i64, String), EngineError> {
+        use tokio::io::AsyncWriteExt;
+        let action = format!("run `{}` in {container}", command.join(" "));
+        let config = bollard::models::ExecConfig {
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(command.iter().map(|word| (*word).to_owned()).collect()),
+            ..Default::default()
+        };
         let docker = self.long_running();
-        let mut stream = docker.import_image(options, bollard::body_try_stream(body), None);
-        let mut loaded = Vec::new();
-        while let Some(item) = stream.next().await {
-            let info = item.map_err(self.call_error("load images"))?;
-            if let Some(text) = info.stream {
-                for line in text.lines() {
-                    if let Some(name) = line
-                        .strip_prefix("Loaded image: ")
-                        .or_else(|| line.strip_prefix("Loaded image ID: "))
-                    {
-                        loaded.push(name.trim().to_owned());
-                    }
-                }
+        let id = docker
+            .create_exec(container, config)
+            .await
+            .map_err(self.call_error(action.clone()))?
+            .id;
+        let options = bollard::exec::StartExecOptions {
+            detach: false,
+            tty: false,
+            output_capacity: None,
+        };
+        let started = docker
+            .start_exec(&id, Some(options))
+            .await
+            .map_err(self.call_error(action.clone()))?;
+        let bollard::exec::StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        else {
+            return Err(self.call_error(action)(bollard::errors::Error::IOError {
+                err: std::io::Error::other("the engine started the command detached"),
+            }));
+        };
+        let writing = async move {
+            let mut body = std::pin::pin!(body);
+            while let Some(piece) = body.next().await {
+                input.write_all(&piece?).await?;
             }
-        }
-        Ok(loaded)
+            input.shutdown().await
+        };
+        let reading = async move {
+            let mut text = String::new();
+            while let Some(frame) = output.next().await {
+                text.push_str(&String::from_utf8_lossy(&frame?.into_bytes()));
+            }
+            Ok::<_, bollard::errors::Error>(text)
+        };
+        let (written, read) = tokio::join!(writing, reading);
+        let text = read.map_err(self.call_error(action.clone()))?;
+        written.map_err(|err| {
+            self.call_error(action.clone())(bollard::errors::Error::IOError { err })
+        })?;
+        let code = docker
+            .inspect_exec(&id)
+            .await
+            .map_err(self.call_error(action))?
+            .exit_code
+            .unwrap_or(-1);
+        Ok((code, text))
     }
 
     /// Run `command` once in a throwaway container of `image`, with `files` (a tar) unpacked

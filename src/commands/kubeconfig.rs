@@ -102,28 +102,6 @@ fn write_certificates(
     Ok(cert_dir)
 }
 
-/// The node's own docker, reached from the host over its TLS port with the client
-/// certificate (copied to the cluster's host directory, as `kdind env` does).
-pub async fn inner_docker(
-    engine: &Engine,
-    cluster: &crate::cluster::ClusterName,
-) -> Result<Engine> {
-    let node = find_node(engine, cluster).await?;
-    let addresses = addresses(&node, false)?;
-    let dir = host_dir(|key| std::env::var(key).ok(), cluster)?;
-    let files = node_files(engine, &node.name, contract::STATE_DIR).await?;
-    let cert_dir = write_certificates(&files, &dir)?;
-    let endpoint = crate::docker::Endpoint {
-        host: addresses.docker_host,
-        tls: Some(crate::docker::TlsFiles {
-            ca: cert_dir.join("ca.pem"),
-            cert: cert_dir.join("cert.pem"),
-            key: cert_dir.join("key.pem"),
-        }),
-    };
-    Ok(Engine::connect_to(endpoint).await?)
-}
-
 /// A file of the node's state directory, by its path below it.
 fn state_file<'a>(files: &'a [(String, Vec<u8>)], relative: &str) -> Result<&'a [u8]> {
     let root = contract::STATE_DIR.rsplit('/').next().unwrap_or_default();

@@ -1,6 +1,7 @@
 //! `kdind load`: images into the cluster's own docker, streamed from the engine kdind talks
-//! to (`docker save` through the API) or from an archive, into the node's docker over its
-//! TLS port. Nothing is written to disk on the way, and memory stays flat.
+//! to (`docker save` through its API) or from an archive, into `docker load` run in the node
+//! through the engine's exec API. Nothing is written to disk on the way, and memory stays
+//! flat; it works the same against a remote engine.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use futures_util::{Stream, StreamExt};
 
-use super::kubeconfig::inner_docker;
+use super::node::find_node;
 use super::{output, ExitStatus};
 use crate::cli::LoadArgs;
 use crate::docker::Engine;
@@ -17,6 +18,7 @@ use crate::progress::Printer;
 pub async fn run(printer: &Printer, args: LoadArgs) -> Result<ExitStatus> {
     let engine = Engine::connect().await?;
     let cluster = &args.name.name;
+    let node = find_node(&engine, cluster).await?;
     // Every image must be there before anything is sent: nothing is half-loaded.
     let mut missing = Vec::new();
     for image in &args.images {
@@ -31,38 +33,30 @@ pub async fn run(printer: &Printer, args: LoadArgs) -> Result<ExitStatus> {
             missing.join(", ")
         );
     }
-    let inner = inner_docker(&engine, cluster).await?;
     let started = std::time::Instant::now();
     let sent = Arc::new(AtomicU64::new(0));
-    let loaded = match &args.archive {
+    let load = ["docker", "load"];
+    let (code, said) = match &args.archive {
         Some(path) => {
-            let body = archive_stream(path)?;
-            inner.load_images(counted(body, sent.clone())).await?
+            let body = counted(archive_stream(path)?, sent.clone());
+            engine.exec_with_input(&node.name, &load, body).await?
         }
         None => {
             let references: Vec<&str> = args.images.iter().map(String::as_str).collect();
             let exported = engine
                 .export_images(&references)
                 .map(|piece| piece.map_err(std::io::Error::other));
-            // The export borrows `engine`; the body must own its stream, so it is boxed
-            // into a channel fed from here.
-            let (sender, receiver) = tokio::sync::mpsc::channel(4);
-            let body = tokio_stream_of(receiver);
-            let feeding = async move {
-                let mut exported = std::pin::pin!(exported);
-                while let Some(piece) = exported.next().await {
-                    if sender.send(piece).await.is_err() {
-                        break;
-                    }
-                }
-            };
-            let (loaded, ()) =
-                tokio::join!(inner.load_images(counted(body, sent.clone())), feeding);
-            loaded?
+            let body = counted(exported, sent.clone());
+            engine.exec_with_input(&node.name, &load, body).await?
         }
     };
-    if loaded.is_empty() {
-        bail!("the node's docker loaded nothing from the archive");
+    let loaded = loaded_names(&said);
+    if code != 0 || loaded.is_empty() {
+        bail!(
+            "`docker load` in {} failed (exit {code}): {}",
+            node.name,
+            said.trim()
+        );
     }
     printer.note(format!(
         "loaded {} into cluster {cluster} ({} MiB in {:.1} s)",
@@ -74,18 +68,23 @@ pub async fn run(printer: &Printer, args: LoadArgs) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// The receiving end of a channel as a stream.
-fn tokio_stream_of(
-    mut receiver: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
-) -> impl Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
-    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+/// The names in `docker load`'s output.
+fn loaded_names(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter_map(|line| {
+            line.strip_prefix("Loaded image: ")
+                .or_else(|| line.strip_prefix("Loaded image ID: "))
+        })
+        .map(|name| name.trim().to_owned())
+        .collect()
 }
 
 /// Count the bytes that pass.
-fn counted(
-    body: impl Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static,
-    sent: Arc<AtomicU64>,
-) -> impl Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+fn counted<S>(body: S, sent: Arc<AtomicU64>) -> impl Stream<Item = std::io::Result<bytes::Bytes>>
+where
+    S: Stream<Item = std::io::Result<bytes::Bytes>>,
+{
     body.inspect(move |piece| {
         if let Ok(piece) = piece {
             sent.fetch_add(piece.len() as u64, Ordering::Relaxed);
@@ -119,4 +118,15 @@ fn archive_stream(
             }
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_loaded_names_come_from_docker_loads_output() {
+        let said = "Loaded image: a/b:1\nsomething else\nLoaded image ID: sha256:abc\n";
+        assert_eq!(loaded_names(said), ["a/b:1", "sha256:abc"]);
+    }
 }
