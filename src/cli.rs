@@ -90,8 +90,8 @@ pub enum Command {
 
     /// Load images into the cluster's own docker, from this engine or a `docker save` archive.
     ///
-    /// The images stream from the engine kdind talks to (or from the archive) into the
-    /// node's docker over its TLS port: no temporary file, no registry. Every named image
+    /// The images stream from the engine kdind talks to (or from the archive) into
+    /// `docker load` in the node, through the engine: no temporary file, no registry. Every named image
     /// must exist first; a missing one is named and nothing is loaded. Pods then run them
     /// with `imagePullPolicy: IfNotPresent` or `Never`.
     #[command(
