@@ -231,11 +231,12 @@ cni_plugins=(bridge dummy host-device ipvlan loopback macvlan ptp tap vlan dhcp 
   bandwidth firewall portmap sbr tuning vrf)
 
 build_cni() {
-  local version module=github.com/containernetworking/plugins packages=() plugin dir
+  local version module=github.com/containernetworking/plugins packages=() plugin dir source
   version="$(artifact_version cni-plugins)"
+  source="$(module_dir "$module" "$version")"
   for plugin in "${cni_plugins[@]}"; do
     for dir in main ipam meta; do
-      [ -d "$(module_dir "$module" "$version")/plugins/$dir/$plugin" ] && packages+=("$module/plugins/$dir/$plugin")
+      [ -d "$source/plugins/$dir/$plugin" ] && packages+=("$module/plugins/$dir/$plugin")
     done
   done
   go_program cni-plugins "$module" "$version" "" \

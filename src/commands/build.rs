@@ -58,20 +58,13 @@ pub async fn run(printer: &Printer, args: BuildArgs) -> Result<ExitStatus> {
         output(&listing)?;
         return Ok(ExitStatus::Success);
     }
-    let preload = match &engine {
+    let tag = args.tag.as_deref();
+    let spec = match &engine {
         Some(engine) if !args.print_dockerfile => {
-            image::preload::prepare(
-                engine,
-                &config,
-                &present,
-                plan.settings.cache.root(),
-                printer,
-            )
-            .await?
+            preloaded_spec(engine, &config, &present, &plan, printer, tag).await?
         }
-        _ => image::preload::Preload::none(),
+        _ => image::spec(&config, &present, image::preload::Preload::none(), tag),
     };
-    let spec = image::spec(&config, &present, preload, args.tag.as_deref());
     if args.print_dockerfile {
         output(&spec.dockerfile)?;
         return Ok(ExitStatus::Success);
@@ -123,28 +116,35 @@ async fn build_image(
 /// engine does not have it. Returns its reference and Kubernetes version.
 pub async fn ensure_image(
     engine: &Engine,
+    config: &Config,
     args: &ArtifactArgs,
     printer: &Printer,
 ) -> Result<(String, String)> {
-    let (config, mut settings) = load(args)?;
+    let mut settings = settings(args)?;
     settings.arch = engine_arch(engine, args.arch)?;
-    let mut plan = Plan::new(&config, settings)?;
+    let mut plan = Plan::new(config, settings)?;
     let present = ensure(&mut plan, printer).await?;
-    let preload = image::preload::prepare(
-        engine,
-        &config,
-        &present,
-        plan.settings.cache.root(),
-        printer,
-    )
-    .await?;
-    let spec = image::spec(&config, &present, preload, None);
+    let spec = preloaded_spec(engine, config, &present, &plan, printer, None).await?;
     if engine.image(&spec.reference).await?.is_some() {
         printer.note(format!("using the node image {}", spec.reference));
     } else {
         build_image(engine, &spec, &present, printer).await?;
     }
-    Ok((spec.reference, config.kubernetes_version))
+    Ok((spec.reference, config.kubernetes_version.clone()))
+}
+
+/// The image the configuration describes, with the images it preloads asked of `engine`.
+async fn preloaded_spec(
+    engine: &Engine,
+    config: &Config,
+    present: &[Present],
+    plan: &Plan,
+    printer: &Printer,
+    tag: Option<&str>,
+) -> Result<image::ImageSpec> {
+    let cache = plan.settings.cache.root();
+    let preload = image::preload::prepare(engine, config, present, cache, printer).await?;
+    Ok(image::spec(config, present, preload, tag))
 }
 
 fn short_id(id: &str) -> &str {
@@ -184,6 +184,11 @@ fn write_context_out(spec: &image::ImageSpec, present: &[Present], path: &Path) 
 /// The configuration and download settings the artifact options describe.
 pub fn load(args: &ArtifactArgs) -> Result<(Config, Settings)> {
     let config = Config::load(args.config.as_deref())?;
+    Ok((config, settings(args)?))
+}
+
+/// The download settings the artifact options describe.
+fn settings(args: &ArtifactArgs) -> Result<Settings> {
     let cache = match &args.cache_dir {
         Some(dir) => Cache::new(dir.clone()),
         None => Cache::locate(|key| std::env::var(key).ok())?,
@@ -212,7 +217,7 @@ pub fn load(args: &ArtifactArgs) -> Result<(Config, Settings)> {
         cache,
         lock_path,
     };
-    Ok((config, settings))
+    Ok(settings)
 }
 
 #[derive(Debug, Serialize)]

@@ -75,7 +75,12 @@ pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
     let kubeconfig_path = dir.join(format!("kubeconfig-{variant}"));
     write_atomic(&kubeconfig_path, kubeconfig_text.as_bytes(), 0o600)?;
 
-    let cert_dir = write_certificates(&files, &dir)?;
+    // ca.pem, cert.pem and key.pem (mode 0600), as the docker CLI expects them.
+    let cert_dir = dir.join("docker");
+    for (name, mode) in [("ca.pem", 0o644), ("cert.pem", 0o644), ("key.pem", 0o600)] {
+        let bytes = state_file(&files, &format!("{}/{name}", contract::TLS_SUBDIR))?;
+        write_atomic(&cert_dir.join(name), bytes, mode)?;
+    }
 
     output(&format!(
         "export KUBECONFIG={}\nexport DOCKER_HOST={}\nexport DOCKER_TLS_VERIFY=1\nexport DOCKER_CERT_PATH={}\n# eval \"$(kdind env{} --name {cluster})\" points kubectl and docker at cluster {cluster}\n",
@@ -85,21 +90,6 @@ pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
         if args.internal { " --internal" } else { "" },
     ))?;
     Ok(ExitStatus::Success)
-}
-
-/// The inner docker's client certificate, copied out of the node's state directory
-/// (`files`) to `dir/docker` as the docker CLI expects them: ca.pem, cert.pem and key.pem
-/// (mode 0600). Returns that directory.
-fn write_certificates(
-    files: &[(String, Vec<u8>)],
-    dir: &std::path::Path,
-) -> Result<std::path::PathBuf> {
-    let cert_dir = dir.join("docker");
-    for (name, mode) in [("ca.pem", 0o644), ("cert.pem", 0o644), ("key.pem", 0o600)] {
-        let bytes = state_file(files, &format!("{}/{name}", contract::TLS_SUBDIR))?;
-        write_atomic(&cert_dir.join(name), bytes, mode)?;
-    }
-    Ok(cert_dir)
 }
 
 /// A file of the node's state directory, by its path below it.

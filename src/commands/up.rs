@@ -134,10 +134,10 @@ async fn create_and_wait(
     printer: &Printer,
     created: &Mutex<Created>,
 ) -> Result<(Report, &'static str)> {
-    // kdind.toml's `[minikube] args` go to the node's `minikube start` (with --image too).
-    let minikube_args = crate::config::Config::load(args.artifacts.config.as_deref())?
-        .minikube_args
-        .join(" ");
+    // Read once: it describes the image, and its `[minikube] args` go to the node's
+    // `minikube start` (with --image too).
+    let config = crate::config::Config::load(args.artifacts.config.as_deref())?;
+    let minikube_args = config.minikube_args.join(" ");
     let (image, kubernetes_version) = match &args.image {
         Some(reference) => {
             let info = engine.image(reference).await?.with_context(|| {
@@ -150,7 +150,7 @@ async fn create_and_wait(
                 .unwrap_or_default();
             (reference.clone(), version)
         }
-        None => super::build::ensure_image(engine, &args.artifacts, printer).await?,
+        None => super::build::ensure_image(engine, &config, &args.artifacts, printer).await?,
     };
 
     let (network_id, network_created) = engine
