@@ -8,6 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::artifacts::Mirror;
 use crate::cluster::ClusterName;
 use crate::config::Arch;
+use crate::provider::PrivilegedMode;
+use crate::settings::{
+    ArtifactSource, BuildAction, BuildSettings, DownTarget, LoadSource, OutputFormat, UpSettings,
+};
 
 /// A real Kubernetes cluster in one container.
 ///
@@ -154,8 +158,8 @@ pub struct BuildArgs {
     pub tag: Option<String>,
 
     /// Output format of --print-artifacts.
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table, requires = "print_artifacts")]
-    pub output: OutputFormat,
+    #[arg(short, long, value_enum, default_value_t = FormatArg::Table, requires = "print_artifacts")]
+    pub output: FormatArg,
 }
 
 /// Where the node image's artifacts come from.
@@ -178,9 +182,10 @@ pub struct ArtifactArgs {
     #[arg(long)]
     pub allow_unverified: bool,
 
-    /// The architecture of the node image [default: this machine's].
+    /// The architecture of the node image [default: the engine's; this machine's when no
+    /// engine is involved].
     #[arg(long, value_enum)]
-    pub arch: Option<Arch>,
+    pub arch: Option<ArchArg>,
 
     /// The download cache [default: $XDG_CACHE_HOME/kdind, else ~/.cache/kdind].
     #[arg(long, env = "KDIND_CACHE_DIR", value_name = "DIR")]
@@ -214,8 +219,8 @@ pub struct UpArgs {
 
     /// How the node gets its privileges: `auto` asks for a privileged container and, when
     /// the engine cannot grant one, retries with the explicit capability set and says so.
-    #[arg(long, value_enum, default_value_t = PrivilegedMode::Auto)]
-    pub privileged_mode: PrivilegedMode,
+    #[arg(long, value_enum, default_value_t = PrivilegedArg::Auto)]
+    pub privileged_mode: PrivilegedArg,
 
     /// Keep a node that failed to become Ready, to inspect it (kdind says how).
     #[arg(long)]
@@ -227,12 +232,12 @@ pub struct UpArgs {
     pub kubeconfig: Option<PathBuf>,
 
     /// Output format of the report on stdout.
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
+    #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
+    pub output: FormatArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PrivilegedMode {
+pub enum PrivilegedArg {
     /// Privileged, falling back to the capability set when the engine refuses.
     Auto,
     /// Privileged only.
@@ -342,16 +347,123 @@ pub struct DownArgs {
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Table)]
-    pub output: OutputFormat,
+    #[arg(short, long, value_enum, default_value_t = FormatArg::Table)]
+    pub output: FormatArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
+pub enum FormatArg {
     /// Human-readable columns.
     Table,
     /// One JSON document, for scripts.
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArchArg {
+    Amd64,
+    Arm64,
+}
+
+// The parsed command line into the plain settings commands take.
+
+impl From<FormatArg> for OutputFormat {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Table => OutputFormat::Table,
+            FormatArg::Json => OutputFormat::Json,
+        }
+    }
+}
+
+impl From<ArchArg> for Arch {
+    fn from(arch: ArchArg) -> Self {
+        match arch {
+            ArchArg::Amd64 => Arch::Amd64,
+            ArchArg::Arm64 => Arch::Arm64,
+        }
+    }
+}
+
+impl From<PrivilegedArg> for PrivilegedMode {
+    fn from(mode: PrivilegedArg) -> Self {
+        match mode {
+            PrivilegedArg::Auto => PrivilegedMode::Auto,
+            PrivilegedArg::Always => PrivilegedMode::Always,
+            PrivilegedArg::Caps => PrivilegedMode::Caps,
+        }
+    }
+}
+
+impl From<ArtifactArgs> for ArtifactSource {
+    fn from(args: ArtifactArgs) -> Self {
+        ArtifactSource {
+            config: args.config,
+            mirror: args.mirror,
+            offline: args.offline,
+            allow_unverified: args.allow_unverified,
+            arch: args.arch.map(Arch::from),
+            cache_dir: args.cache_dir,
+        }
+    }
+}
+
+impl From<BuildArgs> for BuildSettings {
+    fn from(args: BuildArgs) -> Self {
+        let action = if args.download_only {
+            BuildAction::DownloadOnly
+        } else if args.print_artifacts {
+            BuildAction::PrintArtifacts(args.output.into())
+        } else if args.print_dockerfile {
+            BuildAction::PrintDockerfile
+        } else if let Some(path) = args.context_out {
+            BuildAction::ContextOut(path)
+        } else {
+            BuildAction::Build
+        };
+        BuildSettings {
+            source: args.artifacts.into(),
+            action,
+            base_image: args.base_image,
+            tag: args.tag,
+        }
+    }
+}
+
+impl From<UpArgs> for UpSettings {
+    fn from(args: UpArgs) -> Self {
+        UpSettings {
+            cluster: args.name.name,
+            source: args.artifacts.into(),
+            image: args.image,
+            wait: args.wait,
+            api_port: args.api_port,
+            listen_address: args.listen_address,
+            privileged_mode: args.privileged_mode.into(),
+            retain: args.retain,
+            kubeconfig: args.kubeconfig,
+            output: args.output.into(),
+        }
+    }
+}
+
+impl From<DownArgs> for DownTarget {
+    fn from(args: DownArgs) -> Self {
+        if args.all {
+            DownTarget::All
+        } else {
+            DownTarget::One(args.name)
+        }
+    }
+}
+
+impl From<LoadArgs> for LoadSource {
+    fn from(args: LoadArgs) -> Self {
+        match args.archive {
+            Some(path) => LoadSource::Archive(path),
+            None => LoadSource::Images(args.images),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::artifacts::digest::Digest;
+use crate::digest::Digest;
 
 /// The complete default file, printed by `kdind config defaults`.
 pub const DEFAULT_FILE: &str = include_str!("../assets/kdind.toml");
@@ -73,7 +73,7 @@ impl FromStr for ArtifactName {
 }
 
 /// A CPU architecture the node image can be built for, named as Kubernetes names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Arch {
     Amd64,
     Arm64,

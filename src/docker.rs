@@ -20,8 +20,6 @@ use bollard::query_parameters::{
 use bollard::{Docker, API_DEFAULT_VERSION};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
-use crate::cluster::node::{NodeSpec, Security};
-
 /// Seconds a single engine request may take. Image builds raise it for large contexts.
 const REQUEST_TIMEOUT_SECONDS: u64 = 120;
 
@@ -71,9 +69,18 @@ pub enum EngineError {
         action: String,
         cause: bollard::errors::Error,
     },
+
+    /// A create or start the engine refused for a reason the caller may act on.
+    #[error("the Docker engine at {endpoint} failed to {action}: {message}")]
+    Refused {
+        endpoint: String,
+        action: String,
+        refusal: StartRefusal,
+        message: String,
+    },
 }
 
-/// Why the engine refused to start a container, where `up` reacts differently.
+/// Why the engine refused to create or start a container, where callers react differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartRefusal {
     /// The engine cannot give a privileged container every capability (its own bounding
@@ -81,20 +88,21 @@ pub enum StartRefusal {
     Privileged,
     /// A host port to publish on is taken.
     PortTaken,
+    /// The container's network was removed after the container was created (or before).
+    NetworkGone,
 }
 
 impl EngineError {
-    /// What a failed start means, when it is one of the refusals `up` handles. The engine
-    /// says it only in words, so they are read here, beside the call.
+    /// The refusal, when the engine refused a create or start for a reason callers handle.
     pub fn start_refusal(&self) -> Option<StartRefusal> {
-        let message = match self {
-            EngineError::Call { cause, .. } => cause.to_string(),
-            _ => return None,
-        };
-        classify_start_refusal(&message)
+        match self {
+            EngineError::Refused { refusal, .. } => Some(*refusal),
+            _ => None,
+        }
     }
 }
 
+/// The engine says why it refused only in words, so they are read here, beside the call.
 fn classify_start_refusal(message: &str) -> Option<StartRefusal> {
     if message.contains("unable to apply caps") {
         Some(StartRefusal::Privileged)
@@ -102,6 +110,8 @@ fn classify_start_refusal(message: &str) -> Option<StartRefusal> {
         || message.contains("address already in use")
     {
         Some(StartRefusal::PortTaken)
+    } else if message.contains("network ") && message.trim_end().ends_with("not found") {
+        Some(StartRefusal::NetworkGone)
     } else {
         None
     }
@@ -171,6 +181,59 @@ fn parse_api_version(text: &str) -> Option<bollard::ClientVersion> {
     })
 }
 
+/// A container to create, in the engine's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub hostname: String,
+    pub image: String,
+    pub labels: HashMap<String, String>,
+    pub env: Vec<String>,
+    /// The network's ID, and the container's alias on it.
+    pub network: String,
+    pub network_alias: String,
+    /// `SOURCE:TARGET` mounts (named volumes or host paths).
+    pub binds: Vec<String>,
+    /// tmpfs mounts, path to options.
+    pub tmpfs: Vec<(String, String)>,
+    pub ports: Vec<PublishedPort>,
+    pub stop_signal: String,
+    pub privileges: Privileges,
+}
+
+/// A container port published on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: String,
+}
+
+impl PublishedPort {
+    pub fn tcp(host_ip: &str, host_port: u16, container_port: u16) -> Self {
+        Self {
+            host_ip: host_ip.to_owned(),
+            host_port,
+            container_port,
+            protocol: "tcp".to_owned(),
+        }
+    }
+}
+
+/// What a container may do on the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Privileges {
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub security_opt: Vec<String>,
+    /// No masked or read-only /proc paths.
+    pub unmask_paths: bool,
+    pub device_cgroup_rules: Vec<String>,
+}
+
 /// One node container as `list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerInfo {
@@ -184,7 +247,7 @@ pub struct ContainerInfo {
 impl Engine {
     /// Connect to the engine named by the process environment.
     pub async fn connect() -> Result<Self, EngineError> {
-        let endpoint = Endpoint::resolve(|key| std::env::var(key).ok())?;
+        let endpoint = Endpoint::resolve(crate::environment::var)?;
         Self::connect_to(endpoint).await
     }
 
@@ -246,6 +309,31 @@ impl Engine {
         self.docker
             .clone()
             .with_timeout(std::time::Duration::from_secs(BUILD_TIMEOUT_SECONDS))
+    }
+
+    /// Like `call_error`, but a refusal callers handle becomes `EngineError::Refused`.
+    fn refusal_or_call_error(
+        &self,
+        action: impl Into<String>,
+    ) -> impl FnOnce(bollard::errors::Error) -> EngineError + '_ {
+        let action = action.into();
+        move |cause| {
+            let message = match &cause {
+                bollard::errors::Error::DockerResponseServerError { message, .. } => {
+                    message.clone()
+                }
+                other => other.to_string(),
+            };
+            match classify_start_refusal(&message) {
+                Some(refusal) => EngineError::Refused {
+                    endpoint: self.endpoint.host.clone(),
+                    action,
+                    refusal,
+                    message,
+                },
+                None => self.call_error(action)(cause),
+            }
+        }
     }
 
     fn call_error(
@@ -503,6 +591,7 @@ impl Engine {
     pub async fn run_once(
         &self,
         image: &str,
+        labels: HashMap<String, String>,
         files: Vec<u8>,
         command: &[&str],
     ) -> Result<(i64, String), EngineError> {
@@ -511,10 +600,7 @@ impl Engine {
             entrypoint: Some(command.iter().map(|word| (*word).to_owned()).collect()),
             cmd: Some(Vec::new()),
             network_disabled: Some(true),
-            labels: Some(HashMap::from([(
-                crate::cluster::labels::ROLE.to_owned(),
-                "helper".to_owned(),
-            )])),
+            labels: Some(labels),
             ..Default::default()
         };
         let id = self
@@ -713,16 +799,16 @@ impl Engine {
         }
     }
 
-    /// Create (not start) the node container; returns its ID.
-    pub async fn create_node(&self, spec: &NodeSpec) -> Result<String, EngineError> {
+    /// Create (not start) a container; returns its ID.
+    pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, EngineError> {
         let options = CreateContainerOptionsBuilder::new()
-            .name(&spec.container)
+            .name(&spec.name)
             .build();
         let response = self
             .docker
-            .create_container(Some(options), node_body(spec))
+            .create_container(Some(options), create_body(spec))
             .await
-            .map_err(self.call_error(format!("create container {}", spec.container)))?;
+            .map_err(self.refusal_or_call_error(format!("create container {}", spec.name)))?;
         Ok(response.id)
     }
 
@@ -730,7 +816,7 @@ impl Engine {
         self.docker
             .start_container(id, None)
             .await
-            .map_err(self.call_error(format!("start container {id}")))
+            .map_err(self.refusal_or_call_error(format!("start container {id}")))
     }
 
     /// The container's state, or None when it does not exist.
@@ -855,67 +941,51 @@ impl Engine {
     }
 }
 
-/// The engine's create body for a node.
-fn node_body(spec: &NodeSpec) -> ContainerCreateBody {
-    let port_key = |port: u16| format!("{port}/tcp");
-    let port_bindings = spec
-        .ports
-        .iter()
-        .map(|port| {
-            (
-                port_key(port.container_port),
-                Some(vec![PortBinding {
-                    host_ip: Some(port.host_ip.clone()),
-                    host_port: Some(port.host_port.to_string()),
-                }]),
-            )
-        })
-        .collect();
-    let mut host_config = HostConfig {
-        binds: Some(vec![format!("{}:/var/lib/docker", spec.docker_volume)]),
+/// The engine's create body for a container.
+fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+    let port_key = |port: &PublishedPort| format!("{}/{}", port.container_port, port.protocol);
+    let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for port in &spec.ports {
+        port_bindings
+            .entry(port_key(port))
+            .or_default()
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some(port.host_ip.clone()),
+                host_port: Some(port.host_port.to_string()),
+            });
+    }
+    let privileges = &spec.privileges;
+    let some = |list: &Vec<String>| (!list.is_empty()).then(|| list.clone());
+    let host_config = HostConfig {
+        binds: Some(spec.binds.clone()),
         tmpfs: Some(spec.tmpfs.iter().cloned().collect()),
         port_bindings: Some(port_bindings),
         network_mode: Some(spec.network.clone()),
-        // A private cgroup namespace: the node's own cgroup tree is its root.
+        // A private cgroup namespace: the container's own cgroup tree is its root.
         cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+        privileged: Some(privileges.privileged),
+        cap_add: some(&privileges.cap_add),
+        cap_drop: some(&privileges.cap_drop),
+        security_opt: some(&privileges.security_opt),
+        masked_paths: privileges.unmask_paths.then(Vec::new),
+        readonly_paths: privileges.unmask_paths.then(Vec::new),
+        device_cgroup_rules: some(&privileges.device_cgroup_rules),
         ..Default::default()
     };
-    match spec.security {
-        Security::Privileged => host_config.privileged = Some(true),
-        Security::Capabilities => {
-            host_config.cap_add = Some(vec!["ALL".to_owned()]);
-            // The capability the engine itself lacks on such hosts.
-            host_config.cap_drop = Some(vec!["SYS_RESOURCE".to_owned()]);
-            // Nested containers need the syscalls and paths the default profiles hide.
-            host_config.security_opt = Some(vec![
-                "seccomp=unconfined".to_owned(),
-                "apparmor=unconfined".to_owned(),
-            ]);
-            host_config.masked_paths = Some(Vec::new());
-            host_config.readonly_paths = Some(Vec::new());
-            // kubelet and the inner dockerd need devices such as /dev/kmsg.
-            host_config.device_cgroup_rules = Some(vec!["a *:* rwm".to_owned()]);
-        }
-    }
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         hostname: Some(spec.hostname.clone()),
         env: Some(spec.env.clone()),
         labels: Some(spec.labels.clone()),
-        exposed_ports: Some(
-            spec.ports
-                .iter()
-                .map(|port| port_key(port.container_port))
-                .collect(),
-        ),
-        // Our entrypoint stops kubelet, cri-dockerd and dockerd on SIGTERM.
-        stop_signal: Some("SIGTERM".to_owned()),
+        exposed_ports: Some(spec.ports.iter().map(port_key).collect()),
+        stop_signal: Some(spec.stop_signal.clone()),
         host_config: Some(host_config),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
                 spec.network.clone(),
                 EndpointSettings {
-                    aliases: Some(vec![spec.container.clone()]),
+                    aliases: Some(vec![spec.network_alias.clone()]),
                     ..Default::default()
                 },
             )])),
@@ -959,7 +1029,15 @@ mod tests {
             classify_start_refusal("listen tcp4 127.0.0.1:8443: bind: address already in use"),
             Some(StartRefusal::PortTaken)
         );
+        assert_eq!(
+            classify_start_refusal("network 5f1c0e9d2b7a not found"),
+            Some(StartRefusal::NetworkGone)
+        );
         assert_eq!(classify_start_refusal("no such image"), None);
+        assert_eq!(
+            classify_start_refusal("No such image: kdind/node:v1 not found"),
+            None
+        );
     }
 
     fn resolve(pairs: &[(&str, &str)]) -> Result<Endpoint, EngineError> {

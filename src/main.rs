@@ -7,10 +7,14 @@ mod cli;
 mod cluster;
 mod commands;
 mod config;
+mod digest;
 mod docker;
+mod environment;
 mod fsutil;
 mod image;
 mod progress;
+mod provider;
+mod settings;
 
 use std::process::ExitCode;
 

@@ -15,7 +15,7 @@ pub struct Printer {
 impl Printer {
     pub fn new(quiet: bool, verbose: u8) -> Self {
         let terminal = std::io::stderr().is_terminal();
-        let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+        let color = terminal && crate::environment::var("NO_COLOR").is_none();
         Self {
             quiet,
             verbose,
@@ -85,6 +85,11 @@ impl Printer {
         // A closed stderr must not turn into a panic; there is nowhere left to report it.
         let _ = writeln!(stderr, "{text}");
     }
+}
+
+/// Told how a transfer advances, to draw bars or print lines.
+pub trait TransferProgress: Sync {
+    fn update(&self, done: u64, total: Option<u64>);
 }
 
 /// Progress of several downloads at once: a bar per file and a total on a terminal, one
@@ -174,7 +179,7 @@ impl Transfer<'_> {
     }
 }
 
-impl crate::artifacts::fetch::Progress for Transfer<'_> {
+impl TransferProgress for Transfer<'_> {
     fn update(&self, done: u64, total: Option<u64>) {
         let (Some(bar), Some((_, all))) = (&self.bar, &self.transfers.bars) else {
             return;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::digest::{hash_bytes, hash_file, Digest};
+use crate::digest::{hash_bytes, hash_file, Digest};
 use crate::fsutil::write_atomic;
 
 #[derive(Debug, Clone)]

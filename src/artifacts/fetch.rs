@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
 
-use super::digest::{Digest, Hasher};
+use crate::digest::{Digest, Hasher};
+use crate::progress::TransferProgress as Progress;
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy)]
@@ -26,11 +27,6 @@ impl Default for RetryPolicy {
             first_delay: Duration::from_millis(500),
         }
     }
-}
-
-/// Told how a transfer advances, to draw bars or print lines.
-pub trait Progress: Sync {
-    fn update(&self, done: u64, total: Option<u64>);
 }
 
 /// No progress display.
@@ -530,7 +526,7 @@ mod http_server;
 mod tests {
     use super::http_server::{Reply, TestServer};
     use super::*;
-    use crate::artifacts::digest::hash_bytes;
+    use crate::digest::hash_bytes;
 
     fn fast() -> Fetcher {
         Fetcher::new(

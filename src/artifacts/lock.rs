@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::digest::Digest;
+use crate::digest::Digest;
 use crate::fsutil::{write_atomic, FileLock};
 
 const HEADER: &str = "\
@@ -64,7 +64,7 @@ impl LockFile {
         if new.is_empty() {
             return Ok(());
         }
-        let key = super::digest::hash_bytes(self.path.to_string_lossy().as_bytes());
+        let key = crate::digest::hash_bytes(self.path.to_string_lossy().as_bytes());
         let _guard = FileLock::acquire_blocking(lock_dir.join(format!("lockfile-{key}.lock")))?;
         let mut current = Self::read(&self.path)?;
         for (url, digest, from) in new {
@@ -100,7 +100,7 @@ fn parse(text: &str) -> Result<BTreeMap<String, (Digest, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifacts::digest::hash_bytes;
+    use crate::digest::hash_bytes;
 
     #[test]
     fn records_merge_with_what_is_on_disk() {

@@ -7,7 +7,6 @@
 //! in parallel.
 
 pub mod cache;
-pub mod digest;
 pub mod fetch;
 pub mod lock;
 
@@ -18,10 +17,10 @@ use anyhow::{bail, Context, Result};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use self::cache::{Cache, Lookup};
-use self::digest::{parse_checksum_file, Digest};
 use self::fetch::{FetchError, Fetcher, RetryPolicy};
 use self::lock::LockFile;
 use crate::config::{expand, Arch, ArtifactName, Config, Extract};
+use crate::digest::{parse_checksum_file, Digest};
 use crate::progress::{bytes, Printer, Transfers};
 
 /// Downloads running at once.
@@ -490,7 +489,7 @@ async fn fetch_into(
     fetcher: &Fetcher,
     artifact: &Artifact,
     partial: &std::path::Path,
-    progress: &dyn fetch::Progress,
+    progress: &dyn crate::progress::TransferProgress,
 ) -> Result<fetch::Fetched> {
     fetcher
         .to_file(&artifact.fetch_url, partial, progress)
@@ -554,8 +553,8 @@ mod tests {
     #[test]
     fn pins_win_over_the_lock_and_the_lock_over_checksum_files() {
         let dir = tempfile::tempdir().unwrap();
-        let pin = digest::hash_bytes(b"pin");
-        let locked = digest::hash_bytes(b"locked");
+        let pin = crate::digest::hash_bytes(b"pin");
+        let locked = crate::digest::hash_bytes(b"locked");
         let config = Config::from_user_text(
             "kdind.toml",
             &format!("[artifacts.minikube]\nsha256 = {{ amd64 = \"{pin}\" }}\n"),

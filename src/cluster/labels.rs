@@ -1,5 +1,7 @@
-//! Ownership by label: every object kdind creates carries these labels, and every command
-//! finds its objects again through them, never through names or state files on the host.
+//! Every label kdind writes, on its containers, volumes, network and node images. Ownership
+//! is by label: every object kdind creates carries `dev.kdind.cluster` (or its role), and
+//! every command finds its objects again through them, never through names or state files
+//! on the host.
 
 use std::collections::HashMap;
 
@@ -20,6 +22,14 @@ pub const LISTEN_ADDRESS: &str = "dev.kdind.listen-address";
 pub const KUBECONFIG: &str = "dev.kdind.kubeconfig";
 /// The node image the container runs.
 pub const IMAGE: &str = "dev.kdind.image";
+/// On the node image: the digest of everything it was built from.
+pub const CONFIG_HASH: &str = "dev.kdind.config-hash";
+/// On the node image: the image both build stages start from.
+pub const BASE_IMAGE: &str = "dev.kdind.base-image";
+/// On the node image: the preloaded images, comma-separated ("" when preloading is off).
+pub const PRELOAD: &str = "dev.kdind.preload";
+/// On the node image, followed by the artifact's name; the value is `<version> sha256:<digest>`.
+pub const ARTIFACT_PREFIX: &str = "dev.kdind.artifact.";
 /// On the node's volume: which `up` run created it. The engine answers a create of an
 /// existing volume with the existing one, so this is how a run tells its own volume from one
 /// that was there before (another run's, or the user's).
@@ -33,6 +43,8 @@ pub enum Role {
     DockerData,
     /// The shared `kdind` network (labelled with the role only: it belongs to no cluster).
     Network,
+    /// A throwaway container of a build step (labelled with the role only).
+    Helper,
 }
 
 impl Role {
@@ -41,6 +53,7 @@ impl Role {
             Role::Node => "node",
             Role::DockerData => "docker-data",
             Role::Network => "network",
+            Role::Helper => "helper",
         }
     }
 }
@@ -52,6 +65,11 @@ pub fn common(cluster: &ClusterName, role: Role) -> HashMap<String, String> {
         (ROLE.to_owned(), role.as_str().to_owned()),
         (VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
     ])
+}
+
+/// The labels of a build step's throwaway container.
+pub fn helper() -> HashMap<String, String> {
+    HashMap::from([(ROLE.to_owned(), Role::Helper.as_str().to_owned())])
 }
 
 /// The labels of the shared network.

@@ -5,10 +5,9 @@ pub mod contract;
 pub mod kubeconfig;
 pub mod labels;
 mod name;
-pub mod node;
+pub mod spec;
 pub mod wait;
 
-pub use labels::{Labels, Role};
 pub use name::ClusterName;
 
 use std::path::PathBuf;
@@ -32,21 +31,4 @@ pub fn host_dir(env: impl Fn(&str) -> Option<String>, cluster: &ClusterName) -> 
         .join("kdind")
         .join("clusters")
         .join(cluster.to_string()))
-}
-
-/// The regular files of a tar (as the engine's archive API returns them), by path.
-pub fn tar_files(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut archive = tar::Archive::new(bytes);
-    let mut files = Vec::new();
-    for entry in archive.entries().context("the engine sent no tar")? {
-        let mut entry = entry.context("the engine sent a broken tar")?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        let path = entry.path()?.to_string_lossy().into_owned();
-        let mut content = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut content)?;
-        files.push((path, content));
-    }
-    Ok(files)
 }

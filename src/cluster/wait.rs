@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use crate::artifacts::digest::Digest;
+use crate::digest::Digest;
 
 /// Log lines kept for error messages.
 pub const TAIL_LINES: usize = 30;

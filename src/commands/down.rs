@@ -8,18 +8,21 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::ExitStatus;
-use crate::cli::DownArgs;
-use crate::cluster::node::{self, NETWORK};
-use crate::cluster::{host_dir, kubeconfig, labels, ClusterName, Labels, Role};
+use crate::cluster::labels::{self, Labels, Role};
+use crate::cluster::spec::{self, NETWORK};
+use crate::cluster::{host_dir, kubeconfig, ClusterName};
 use crate::docker::Engine;
 use crate::progress::Printer;
+use crate::settings::DownTarget;
 
 /// Seconds the node gets to stop kubelet, cri-dockerd and dockerd before it is killed.
 const STOP_TIMEOUT_SECONDS: i32 = 10;
 
-pub async fn run(printer: &Printer, args: DownArgs) -> Result<ExitStatus> {
+pub async fn run(printer: &Printer, target: DownTarget) -> Result<ExitStatus> {
     let engine = Engine::connect().await?;
-    let clusters: BTreeSet<ClusterName> = if args.all {
+    let clusters: BTreeSet<ClusterName> = if let DownTarget::One(cluster) = &target {
+        BTreeSet::from([cluster.clone()])
+    } else {
         // Volumes too: a node that is gone may have left its volume behind.
         let containers = engine.containers_with_label(&Labels::filter(None)).await?;
         let volumes = engine.volumes_with_label(&Labels::filter(None)).await?;
@@ -29,8 +32,6 @@ pub async fn run(printer: &Printer, args: DownArgs) -> Result<ExitStatus> {
             .chain(volumes.iter().map(|(_, labels)| labels))
             .filter_map(|marks| marks.get(labels::CLUSTER)?.parse().ok())
             .collect()
-    } else {
-        BTreeSet::from([args.name.clone()])
     };
     let mut removed_any = false;
     for cluster in &clusters {
@@ -46,13 +47,11 @@ pub async fn run(printer: &Printer, args: DownArgs) -> Result<ExitStatus> {
         }
     }
     if !removed_any {
-        if args.all {
-            printer.note("no kdind clusters on this engine; nothing to remove");
-        } else {
-            printer.note(format!(
-                "no cluster named {} on this engine; nothing to remove",
-                args.name
-            ));
+        match &target {
+            DownTarget::All => printer.note("no kdind clusters on this engine; nothing to remove"),
+            DownTarget::One(cluster) => printer.note(format!(
+                "no cluster named {cluster} on this engine; nothing to remove"
+            )),
         }
     }
     Ok(ExitStatus::Success)
@@ -78,10 +77,10 @@ async fn remove_cluster(engine: &Engine, cluster: &ClusterName, printer: &Printe
             removed.push(format!("volume {volume}"));
         }
     }
-    if let Ok(path) = kubeconfig::default_path(|key| std::env::var(key).ok()) {
+    if let Ok(path) = kubeconfig::default_path(crate::environment::var) {
         kubeconfigs.insert(path);
     }
-    let context = node::container_name(cluster);
+    let context = spec::container_name(cluster);
     for path in kubeconfigs {
         // kubectl's lock waits with a blocking sleep: off the async runtime's threads.
         let (target, name) = (path.clone(), context.clone());
@@ -93,7 +92,7 @@ async fn remove_cluster(engine: &Engine, cluster: &ClusterName, printer: &Printe
             removed.push(format!("context {context} in {}", path.display()));
         }
     }
-    if let Ok(dir) = host_dir(|key| std::env::var(key).ok(), cluster) {
+    if let Ok(dir) = host_dir(crate::environment::var, cluster) {
         if dir.exists() {
             std::fs::remove_dir_all(&dir)
                 .map_err(|error| anyhow::anyhow!("cannot remove {}: {error}", dir.display()))?;

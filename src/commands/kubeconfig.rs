@@ -4,14 +4,15 @@
 
 use anyhow::{Context, Result};
 
-use super::node::{find_node, node_files, read_kubeconfig, rewrite_kubeconfig};
 use super::{output, ExitStatus};
-use crate::cli::InternalArgs;
 use crate::cluster::contract;
-use crate::cluster::node::{self, API_SERVER_PORT, DOCKER_TLS_PORT};
-use crate::cluster::{host_dir, labels};
+use crate::cluster::host_dir;
+use crate::cluster::labels;
+use crate::cluster::spec::{self, API_SERVER_PORT, DOCKER_TLS_PORT};
+use crate::cluster::ClusterName;
 use crate::docker::{ContainerInfo, Engine};
 use crate::fsutil::write_atomic;
+use crate::provider::{find_node, node_files, read_kubeconfig, rewrite_kubeconfig};
 
 /// Where the API server and the inner docker are reached from: the host (published ports)
 /// or a container on the kdind network (the node's name).
@@ -43,27 +44,27 @@ fn addresses(node: &ContainerInfo, internal: bool) -> Result<Addresses> {
         .parse()
         .context("bad docker-port label")?;
     Ok(Addresses {
-        server: format!("https://{}", node::host_port(&listen, api_port)),
-        docker_host: format!("tcp://{}", node::host_port(&listen, docker_port)),
+        server: format!("https://{}", spec::host_port(&listen, api_port)),
+        docker_host: format!("tcp://{}", spec::host_port(&listen, docker_port)),
     })
 }
 
-pub async fn kubeconfig(args: InternalArgs) -> Result<ExitStatus> {
+/// `internal`: the addresses containers on the kdind network use.
+pub async fn kubeconfig(cluster: &ClusterName, internal: bool) -> Result<ExitStatus> {
     let engine = Engine::connect().await?;
-    let node = find_node(&engine, &args.name.name).await?;
-    let addresses = addresses(&node, args.internal)?;
+    let node = find_node(&engine, cluster).await?;
+    let addresses = addresses(&node, internal)?;
     let text = read_kubeconfig(&engine, &node.name, &node.name, &addresses.server).await?;
     output(&text)?;
     Ok(ExitStatus::Success)
 }
 
-pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
+pub async fn env(cluster: &ClusterName, internal: bool) -> Result<ExitStatus> {
     let engine = Engine::connect().await?;
-    let cluster = &args.name.name;
     let node = find_node(&engine, cluster).await?;
-    let addresses = addresses(&node, args.internal)?;
-    let dir = host_dir(|key| std::env::var(key).ok(), cluster)?;
-    let variant = if args.internal { "internal" } else { "host" };
+    let addresses = addresses(&node, internal)?;
+    let dir = host_dir(crate::environment::var, cluster)?;
+    let variant = if internal { "internal" } else { "host" };
 
     // One trip through the archive API for the kubeconfig and the certificates.
     let files = node_files(&engine, &node.name, contract::STATE_DIR).await?;
@@ -87,7 +88,7 @@ pub async fn env(args: InternalArgs) -> Result<ExitStatus> {
         shell_quote(&kubeconfig_path.display().to_string()),
         shell_quote(&addresses.docker_host),
         shell_quote(&cert_dir.display().to_string()),
-        if args.internal { " --internal" } else { "" },
+        if internal { " --internal" } else { "" },
     ))?;
     Ok(ExitStatus::Success)
 }

@@ -6,10 +6,10 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::ExitStatus;
-use crate::cli::OutputFormat;
-use crate::cluster::{labels, Labels, Role};
+use crate::cluster::labels::{self, Labels, Role};
 use crate::docker::{ContainerInfo, Engine};
 use crate::progress::Printer;
+use crate::settings::OutputFormat;
 
 /// One row of `kdind list`, and one object of its JSON output.
 #[derive(Debug, Serialize, PartialEq, Eq)]

@@ -9,19 +9,27 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use futures_util::{Stream, StreamExt};
 
-use super::node::find_node;
 use super::{output, ExitStatus};
-use crate::cli::LoadArgs;
+use crate::cluster::ClusterName;
 use crate::docker::Engine;
 use crate::progress::Printer;
+use crate::provider::find_node;
+use crate::settings::LoadSource;
 
-pub async fn run(printer: &Printer, args: LoadArgs) -> Result<ExitStatus> {
+pub async fn run(
+    printer: &Printer,
+    cluster: &ClusterName,
+    source: LoadSource,
+) -> Result<ExitStatus> {
     let engine = Engine::connect().await?;
-    let cluster = &args.name.name;
     let node = find_node(&engine, cluster).await?;
     // Every image must be there before anything is sent: nothing is half-loaded.
     let mut missing = Vec::new();
-    for image in &args.images {
+    let images: &[String] = match &source {
+        LoadSource::Images(images) => images,
+        LoadSource::Archive(_) => &[],
+    };
+    for image in images {
         if engine.image(image).await?.is_none() {
             missing.push(image.as_str());
         }
@@ -36,13 +44,13 @@ pub async fn run(printer: &Printer, args: LoadArgs) -> Result<ExitStatus> {
     let started = std::time::Instant::now();
     let sent = Arc::new(AtomicU64::new(0));
     let load = ["docker", "load"];
-    let (code, said) = match &args.archive {
-        Some(path) => {
+    let (code, said) = match &source {
+        LoadSource::Archive(path) => {
             let body = counted(archive_stream(path)?, sent.clone());
             engine.exec_with_input(&node.name, &load, body).await?
         }
-        None => {
-            let references: Vec<&str> = args.images.iter().map(String::as_str).collect();
+        LoadSource::Images(images) => {
+            let references: Vec<&str> = images.iter().map(String::as_str).collect();
             let exported = engine
                 .export_images(&references)
                 .map(|piece| piece.map_err(std::io::Error::other));

@@ -7,22 +7,24 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use futures_util::TryStreamExt;
 
-use super::node::{find_node, node_files};
 use super::{output, ExitStatus};
-use crate::cli::LogsArgs;
+use crate::cluster::ClusterName;
 use crate::docker::Engine;
 use crate::fsutil::write_atomic;
 use crate::progress::Printer;
+use crate::provider::{find_node, node_files};
 
 use crate::cluster::contract::LOG_DIR as NODE_LOG_DIR;
 
-pub async fn run(printer: &Printer, args: LogsArgs) -> Result<ExitStatus> {
+/// Into `dir`, or ./kdind-logs-<name> when None.
+pub async fn run(
+    printer: &Printer,
+    cluster: &ClusterName,
+    dir: Option<PathBuf>,
+) -> Result<ExitStatus> {
     let engine = Engine::connect().await?;
-    let cluster = &args.name.name;
     let node = find_node(&engine, cluster).await?;
-    let dir = args
-        .dir
-        .unwrap_or_else(|| PathBuf::from(format!("kdind-logs-{cluster}")));
+    let dir = dir.unwrap_or_else(|| PathBuf::from(format!("kdind-logs-{cluster}")));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
     let lines: Vec<String> = engine

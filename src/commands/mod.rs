@@ -1,5 +1,5 @@
-//! One file per subcommand. Each takes plain settings and returns an exit status; only
-//! this module looks at the parsed command line.
+//! One file per subcommand. Each takes plain settings (`crate::settings`) and returns an
+//! exit status; only the dispatch below looks at the parsed command line.
 
 mod build;
 mod down;
@@ -7,7 +7,6 @@ mod kubeconfig;
 mod list;
 mod load;
 mod logs;
-mod node;
 mod up;
 
 use anyhow::Result;
@@ -37,14 +36,17 @@ pub fn handles_interrupt(command: &Command) -> bool {
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
     let printer = Printer::new(cli.global.quiet, cli.global.verbose);
     match cli.command {
-        Command::List(args) => list::run(&printer, args.output).await,
-        Command::Build(args) => build::run(&printer, args).await,
-        Command::Up(args) => up::run(&printer, args).await,
-        Command::Kubeconfig(args) => kubeconfig::kubeconfig(args).await,
-        Command::Env(args) => kubeconfig::env(args).await,
-        Command::Down(args) => down::run(&printer, args).await,
-        Command::Logs(args) => logs::run(&printer, args).await,
-        Command::Load(args) => load::run(&printer, args).await,
+        Command::List(args) => list::run(&printer, args.output.into()).await,
+        Command::Build(args) => build::run(&printer, args.into()).await,
+        Command::Up(args) => up::run(&printer, args.into()).await,
+        Command::Kubeconfig(args) => kubeconfig::kubeconfig(&args.name.name, args.internal).await,
+        Command::Env(args) => kubeconfig::env(&args.name.name, args.internal).await,
+        Command::Down(args) => down::run(&printer, args.into()).await,
+        Command::Logs(args) => logs::run(&printer, &args.name.name, args.dir).await,
+        Command::Load(args) => {
+            let cluster = args.name.name.clone();
+            load::run(&printer, &cluster, args.into()).await
+        }
         Command::Config(ConfigCommand::Defaults) => {
             output(crate::config::DEFAULT_FILE)?;
             Ok(ExitStatus::Success)

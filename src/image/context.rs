@@ -19,9 +19,9 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
-use crate::artifacts::digest::{hash_bytes, Digest};
 use crate::artifacts::Present;
 use crate::config::{ArtifactName, Extract};
+use crate::digest::{hash_bytes, Digest};
 use crate::image::preload::Preload;
 
 /// A file built into the kdind binary from `assets/` (see build.rs).

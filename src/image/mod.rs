@@ -2,7 +2,10 @@
 //! the build itself (the context streamed to the engine while it is written).
 
 pub mod context;
+#[cfg(test)]
+mod contract_check;
 pub mod dockerfile;
+pub mod ensure;
 pub mod preload;
 
 use std::collections::BTreeMap;
@@ -11,26 +14,15 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 
-use crate::artifacts::digest::Digest;
 use crate::artifacts::Present;
+use crate::cluster::labels;
 use crate::config::Config;
+use crate::digest::Digest;
 use crate::docker::{BuildEvent, Engine};
 use crate::progress::{Printer, Spinner};
 
 /// Repository of the images kdind builds; the tag is `<kubernetes version>-<inputs digest>`.
 pub const REPOSITORY: &str = "kdind/node";
-
-/// Image label keys.
-pub mod labels {
-    pub const VERSION: &str = "dev.kdind.version";
-    pub const KUBERNETES_VERSION: &str = crate::cluster::labels::KUBERNETES_VERSION;
-    pub const CONFIG_HASH: &str = "dev.kdind.config-hash";
-    pub const BASE_IMAGE: &str = "dev.kdind.base-image";
-    /// The preloaded images, comma-separated ("" when preloading is off).
-    pub const PRELOAD: &str = "dev.kdind.preload";
-    /// Followed by the artifact's name; the value is `<version> sha256:<digest>`.
-    pub const ARTIFACT_PREFIX: &str = "dev.kdind.artifact.";
-}
 
 /// Everything needed to build one image, decided before anything is sent.
 #[derive(Debug, Clone)]
@@ -381,7 +373,7 @@ mod tests {
 
     #[test]
     fn the_default_tag_holds_the_kubernetes_version_and_the_config_hash() {
-        let digest = crate::artifacts::digest::hash_bytes(b"x");
+        let digest = crate::digest::hash_bytes(b"x");
         let reference = default_reference("v1.35.1", &digest);
         assert_eq!(
             reference,

@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use futures_util::StreamExt;
 
-use crate::artifacts::digest::{hash_bytes, Digest};
 use crate::artifacts::Present;
+use crate::cluster::labels;
 use crate::config::{ArtifactName, Config};
+use crate::digest::{hash_bytes, Digest};
 use crate::docker::Engine;
 use crate::fsutil::AtomicFile;
 use crate::progress::Printer;
@@ -158,6 +159,7 @@ async fn kubeadm_images(
     let (code, stdout) = engine
         .run_once(
             &config.base_image,
+            labels::helper(),
             files,
             &[
                 "/kdind-kubeadm",

@@ -1,10 +1,11 @@
-//! Reaching a cluster's node from the commands: finding its container by label, and
-//! reading files out of it through the engine's archive API.
+//! Reaching a cluster's node: finding its container by label, and reading files out of it
+//! through the engine's archive API.
 
 use anyhow::{Context, Result};
 
 use crate::cluster::contract::KUBECONFIG as NODE_KUBECONFIG;
-use crate::cluster::{kubeconfig, labels, tar_files, ClusterName, Labels, Role};
+use crate::cluster::labels::{self, Labels, Role};
+use crate::cluster::{kubeconfig, ClusterName};
 use crate::docker::{ContainerInfo, Engine};
 
 /// The node container of a cluster, or an error that says how to make one.
@@ -59,4 +60,21 @@ pub async fn read_kubeconfig(
 pub fn rewrite_kubeconfig(bytes: Vec<u8>, context: &str, server: &str) -> Result<String> {
     let text = String::from_utf8(bytes).context("the node's kubeconfig is not UTF-8")?;
     kubeconfig::rewrite(&text, context, server)
+}
+
+/// The regular files of a tar (as the engine's archive API returns them), by path.
+fn tar_files(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut archive = tar::Archive::new(bytes);
+    let mut files = Vec::new();
+    for entry in archive.entries().context("the engine sent no tar")? {
+        let mut entry = entry.context("the engine sent a broken tar")?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut content)?;
+        files.push((path, content));
+    }
+    Ok(files)
 }

@@ -1,11 +1,10 @@
 //! The node container's specification, decided before anything is created: names, labels,
 //! published ports, the volume, and the security settings. Pure, so that every flag is
-//! tested without an engine; `docker.rs` turns it into the engine's create body.
-
-use std::collections::HashMap;
+//! tested without an engine; the engine module turns it into its create body.
 
 use super::labels::{self, Role};
 use super::ClusterName;
+use crate::docker::{ContainerSpec, Privileges, PublishedPort};
 
 /// The user-defined bridge network every node joins, so that sibling containers reach a
 /// node by its container name.
@@ -27,35 +26,41 @@ pub enum Security {
     /// `--privileged`: what real users' hosts grant.
     Privileged,
     /// The explicit set that works where privileged is refused because the engine's own
-    /// bounding set lacks a capability (CAP_SYS_RESOURCE on some VMs): every capability but
-    /// that one, no seccomp or AppArmor profile, no masked or read-only /proc paths, and
-    /// every device.
+    /// bounding set lacks a capability (CAP_SYS_RESOURCE on some VMs).
     Capabilities,
 }
 
-/// A port published on the host.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishedPort {
-    pub container_port: u16,
-    pub host_ip: String,
-    pub host_port: u16,
-}
+impl Security {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Security::Privileged => "privileged",
+            Security::Capabilities => "capabilities",
+        }
+    }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeSpec {
-    pub container: String,
-    pub hostname: String,
-    pub image: String,
-    pub labels: HashMap<String, String>,
-    pub env: Vec<String>,
-    /// The network's ID.
-    pub network: String,
-    /// A named volume for /var/lib/docker: overlay on overlay does not work.
-    pub docker_volume: String,
-    /// tmpfs mounts, path to options.
-    pub tmpfs: Vec<(String, String)>,
-    pub ports: Vec<PublishedPort>,
-    pub security: Security,
+    /// What the engine is asked for.
+    pub fn privileges(self) -> Privileges {
+        match self {
+            Security::Privileged => Privileges {
+                privileged: true,
+                ..Privileges::default()
+            },
+            Security::Capabilities => Privileges {
+                privileged: false,
+                cap_add: vec!["ALL".to_owned()],
+                // The capability the engine itself lacks on such hosts.
+                cap_drop: vec!["SYS_RESOURCE".to_owned()],
+                // Nested containers need the syscalls and paths the default profiles hide.
+                security_opt: vec![
+                    "seccomp=unconfined".to_owned(),
+                    "apparmor=unconfined".to_owned(),
+                ],
+                unmask_paths: true,
+                // kubelet and the inner dockerd need devices such as /dev/kmsg.
+                device_cgroup_rules: vec!["a *:* rwm".to_owned()],
+            },
+        }
+    }
 }
 
 /// What `kdind up` decided for a node.
@@ -73,7 +78,7 @@ pub struct NodeRequest<'a> {
     pub network_id: &'a str,
 }
 
-pub fn spec(request: &NodeRequest<'_>, security: Security) -> NodeSpec {
+pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
     let container = container_name(request.cluster);
     let mut node_labels = labels::common(request.cluster, Role::Node);
     node_labels.extend([
@@ -106,14 +111,19 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> NodeSpec {
     if !request.minikube_args.is_empty() {
         env.push(format!("KDIND_MINIKUBE_ARGS={}", request.minikube_args));
     }
-    NodeSpec {
+    ContainerSpec {
         hostname: container.clone(),
-        container,
+        // Sibling containers on the network reach the node by its container name.
+        network_alias: container.clone(),
+        name: container,
         image: request.image.to_owned(),
         labels: node_labels,
         env,
         network: request.network_id.to_owned(),
-        docker_volume: volume_name(request.cluster),
+        // /var/lib/docker on a named volume: overlay on overlay does not work.
+        binds: vec![format!("{}:/var/lib/docker", volume_name(request.cluster))],
+        // The entrypoint stops kubelet, cri-dockerd and dockerd on SIGTERM.
+        stop_signal: "SIGTERM".to_owned(),
         tmpfs: vec![
             (
                 "/run".to_owned(),
@@ -125,18 +135,10 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> NodeSpec {
             ),
         ],
         ports: vec![
-            PublishedPort {
-                container_port: API_SERVER_PORT,
-                host_ip: request.listen_address.to_owned(),
-                host_port: request.api_port,
-            },
-            PublishedPort {
-                container_port: DOCKER_TLS_PORT,
-                host_ip: request.listen_address.to_owned(),
-                host_port: request.docker_port,
-            },
+            PublishedPort::tcp(request.listen_address, request.api_port, API_SERVER_PORT),
+            PublishedPort::tcp(request.listen_address, request.docker_port, DOCKER_TLS_PORT),
         ],
-        security,
+        privileges: security.privileges(),
     }
 }
 
@@ -179,10 +181,12 @@ mod tests {
     fn the_node_is_named_labelled_and_published_on_loopback() {
         let cluster: ClusterName = "dev".parse().unwrap();
         let node = spec(&request(&cluster), Security::Privileged);
-        assert_eq!(node.container, "kdind-dev");
+        assert_eq!(node.name, "kdind-dev");
+        assert_eq!(node.network_alias, "kdind-dev");
         assert_eq!(node.hostname, "kdind-dev");
         assert_eq!(node.network, "0123abcd");
-        assert_eq!(node.docker_volume, "kdind-dev-docker");
+        assert_eq!(node.binds, ["kdind-dev-docker:/var/lib/docker"]);
+        assert!(node.privileges.privileged);
         assert_eq!(node.labels["dev.kdind.cluster"], "dev");
         assert_eq!(node.labels["dev.kdind.role"], "node");
         assert_eq!(
@@ -201,6 +205,21 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(8443, 41000), (2376, 41001)]
         );
+    }
+
+    #[test]
+    fn the_capability_fallback_grants_all_but_sys_resource_and_no_profiles() {
+        let cluster: ClusterName = "dev".parse().unwrap();
+        let node = spec(&request(&cluster), Security::Capabilities);
+        let privileges = node.privileges;
+        assert!(!privileges.privileged);
+        assert_eq!(privileges.cap_add, ["ALL"]);
+        assert_eq!(privileges.cap_drop, ["SYS_RESOURCE"]);
+        assert!(privileges
+            .security_opt
+            .contains(&"seccomp=unconfined".to_owned()));
+        assert!(privileges.unmask_paths);
+        assert_eq!(privileges.device_cgroup_rules, ["a *:* rwm"]);
     }
 
     #[test]
