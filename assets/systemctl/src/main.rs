@@ -11,7 +11,9 @@
 mod commands;
 mod control;
 mod journal;
+mod options;
 mod paths;
+mod report;
 mod service;
 mod state;
 mod supervisor;
@@ -43,7 +45,7 @@ fn main() -> ExitCode {
     {
         journal::run(&args)
     } else {
-        match commands::Options::parse(&args) {
+        match options::Options::parse(&args) {
             Ok(options) => commands::run(options),
             Err(message) => {
                 eprintln!("systemctl: {message}");
