@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::artifacts::Mirror;
+use crate::cluster::spec::PortMapping;
 use crate::cluster::ClusterName;
 use crate::config::Arch;
 use crate::provider::PrivilegedMode;
@@ -91,6 +92,19 @@ pub enum Command {
     /// and the cluster's kubeconfig entries. Running it again is harmless.
     #[command(after_help = "Examples:\n  kdind down --name dev\n  kdind down --all")]
     Down(DownArgs),
+
+    /// Stop a cluster's node, keeping its volume, state, ports and kubeconfig context.
+    ///
+    /// `kdind start` brings the same cluster back. A node kdind did not stop comes back by
+    /// itself when the engine restarts (restart policy unless-stopped).
+    #[command(after_help = "Example:\n  kdind stop --name dev && kdind start --name dev")]
+    Stop(NameArgs),
+
+    /// Start a stopped cluster again and wait until its node is Ready.
+    ///
+    /// Same ports, same kubeconfig context; the wait is `up`'s.
+    #[command(after_help = "Example:\n  kdind start --name dev --wait 10m")]
+    Start(StartArgs),
 
     /// Load images into the cluster's own docker, from this engine or a `docker save` archive.
     ///
@@ -217,6 +231,12 @@ pub struct UpArgs {
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
     pub listen_address: std::net::IpAddr,
 
+    /// Publish a node port on the host: [ADDRESS:]HOST_PORT:NODE_PORT[/tcp|udp], e.g.
+    /// `8080:30080` for a NodePort Service on 30080. Repeatable. On 127.0.0.1 unless
+    /// ADDRESS says otherwise (kdind warns when it is not a loopback address).
+    #[arg(long = "port", value_name = "MAPPING")]
+    pub ports: Vec<PortMapping>,
+
     /// How the node gets its privileges: `auto` asks for a privileged container and, when
     /// the engine cannot grant one, retries with the explicit capability set and says so.
     #[arg(long, value_enum, default_value_t = PrivilegedArg::Auto)]
@@ -244,6 +264,16 @@ pub enum PrivilegedArg {
     Always,
     /// The explicit capability set only.
     Caps,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub name: NameArgs,
+
+    /// How long to wait for the node to be Ready, e.g. 90s, 5m, 1h.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -439,6 +469,7 @@ impl From<UpArgs> for UpSettings {
             wait: args.wait,
             api_port: args.api_port,
             listen_address: args.listen_address,
+            ports: args.ports,
             privileged_mode: args.privileged_mode.into(),
             retain: args.retain,
             kubeconfig: args.kubeconfig,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::artifacts::Mirror;
+use crate::cluster::spec::PortMapping;
 use crate::cluster::ClusterName;
 use crate::config::Arch;
 use crate::provider::PrivilegedMode;
@@ -64,6 +65,8 @@ pub struct UpSettings {
     pub wait: Duration,
     pub api_port: Option<u16>,
     pub listen_address: IpAddr,
+    /// Node ports published on the host (`--port`).
+    pub ports: Vec<PortMapping>,
     pub privileged_mode: PrivilegedMode,
     pub retain: bool,
     /// None means the first file of $KUBECONFIG, or ~/.kube/config.

@@ -63,6 +63,79 @@ impl Security {
     }
 }
 
+/// A node port published on the host: `kdind up --port [ADDR:]HOST:NODE[/tcp|udp]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    pub address: std::net::IpAddr,
+    pub host_port: u16,
+    pub node_port: u16,
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
+}
+
+impl std::str::FromStr for PortMapping {
+    type Err = String;
+
+    /// `8080:30080`, `0.0.0.0:8080:30080/tcp`, `[::1]:5353:30053/udp`; the address defaults
+    /// to 127.0.0.1 and the protocol to tcp.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| {
+            format!("`{text}` is not a port mapping ({why}): use [ADDRESS:]HOST_PORT:NODE_PORT[/tcp|udp], e.g. 8080:30080")
+        };
+        let (rest, protocol) = match text.rsplit_once('/') {
+            Some((rest, "tcp")) => (rest, "tcp"),
+            Some((rest, "udp")) => (rest, "udp"),
+            Some(_) => return Err(bad("the protocol is tcp or udp")),
+            None => (text, "tcp"),
+        };
+        let (address, ports) = if let Some(bracketed) = rest.strip_prefix('[') {
+            let (address, ports) = bracketed
+                .split_once("]:")
+                .ok_or_else(|| bad("an IPv6 address is written [ADDRESS]:"))?;
+            (Some(address), ports)
+        } else {
+            match rest.matches(':').count() {
+                1 => (None, rest),
+                2 => {
+                    let (address, ports) = rest.split_once(':').unwrap_or_default();
+                    (Some(address), ports)
+                }
+                _ => return Err(bad("write an IPv6 address in brackets")),
+            }
+        };
+        let address = match address {
+            Some(address) => address
+                .parse()
+                .map_err(|_| bad(&format!("`{address}` is not an IP address")))?,
+            None => std::net::IpAddr::from([127, 0, 0, 1]),
+        };
+        let (host, node) = ports.split_once(':').ok_or_else(|| bad("two ports"))?;
+        let port = |value: &str| match value.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(bad(&format!("`{value}` is not a port from 1 to 65535"))),
+        };
+        Ok(PortMapping {
+            address,
+            host_port: port(host)?,
+            node_port: port(node)?,
+            protocol,
+        })
+    }
+}
+
+impl std::fmt::Display for PortMapping {
+    /// The canonical form, which parses back to the same mapping.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "{}:{}/{}",
+            host_port(&self.address.to_string(), self.host_port),
+            self.node_port,
+            self.protocol
+        )
+    }
+}
+
 /// What `kdind up` decided for a node.
 #[derive(Debug, Clone)]
 pub struct NodeRequest<'a> {
@@ -76,6 +149,8 @@ pub struct NodeRequest<'a> {
     pub minikube_args: &'a str,
     /// The ID of the `kdind` network (names can be ambiguous on older engines).
     pub network_id: &'a str,
+    /// The user's ports (`--port`).
+    pub ports: &'a [PortMapping],
 }
 
 pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
@@ -107,6 +182,20 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
     if let Some(path) = request.kubeconfig {
         node_labels.insert(labels::KUBECONFIG.to_owned(), path.to_owned());
     }
+    if !request.ports.is_empty() {
+        let ports: Vec<String> = request.ports.iter().map(PortMapping::to_string).collect();
+        node_labels.insert(labels::PORTS.to_owned(), ports.join(","));
+    }
+    let mut ports = vec![
+        PublishedPort::tcp(request.listen_address, request.api_port, API_SERVER_PORT),
+        PublishedPort::tcp(request.listen_address, request.docker_port, DOCKER_TLS_PORT),
+    ];
+    ports.extend(request.ports.iter().map(|mapping| PublishedPort {
+        host_ip: mapping.address.to_string(),
+        host_port: mapping.host_port,
+        container_port: mapping.node_port,
+        protocol: mapping.protocol.to_owned(),
+    }));
     let mut env = vec![format!("KDIND_NODE_NAME={container}")];
     if !request.minikube_args.is_empty() {
         env.push(format!("KDIND_MINIKUBE_ARGS={}", request.minikube_args));
@@ -134,11 +223,10 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
                 "rw,nosuid,nodev,exec,mode=1777".to_owned(),
             ),
         ],
-        ports: vec![
-            PublishedPort::tcp(request.listen_address, request.api_port, API_SERVER_PORT),
-            PublishedPort::tcp(request.listen_address, request.docker_port, DOCKER_TLS_PORT),
-        ],
+        ports,
         privileges: security.privileges(),
+        // Back after an engine restart; `kdind stop` (docker stop) keeps it stopped.
+        restart_policy: "unless-stopped".to_owned(),
     }
 }
 
@@ -174,7 +262,75 @@ mod tests {
             kubeconfig: Some("/home/u/.kube/config"),
             minikube_args: "",
             network_id: "0123abcd",
+            ports: &[],
         }
+    }
+
+    #[test]
+    fn port_mappings_parse_with_loopback_and_tcp_by_default() {
+        let mapping: PortMapping = "8080:30080".parse().unwrap();
+        assert_eq!(mapping.to_string(), "127.0.0.1:8080:30080/tcp");
+        let mapping: PortMapping = "0.0.0.0:80:30080/tcp".parse().unwrap();
+        assert_eq!((mapping.host_port, mapping.node_port), (80, 30080));
+        assert!(!mapping.address.is_loopback());
+        let mapping: PortMapping = "[::1]:5353:30053/udp".parse().unwrap();
+        assert_eq!(mapping.to_string(), "[::1]:5353:30053/udp");
+        assert_eq!(mapping.to_string().parse::<PortMapping>().unwrap(), mapping);
+        for bad in [
+            "8080",
+            "8080:0",
+            "8080:70000",
+            "x:1:2",
+            "1:2/sctp",
+            "::1:1:2",
+            "1:2:3:4",
+            "",
+        ] {
+            let error = bad.parse::<PortMapping>().unwrap_err();
+            assert!(
+                error.contains("[ADDRESS:]HOST_PORT:NODE_PORT"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn user_ports_are_published_and_recorded() {
+        let cluster: ClusterName = "dev".parse().unwrap();
+        let ports = [
+            "8080:30080".parse().unwrap(),
+            "0.0.0.0:5353:30053/udp".parse().unwrap(),
+        ];
+        let node = spec(
+            &NodeRequest {
+                ports: &ports,
+                ..request(&cluster)
+            },
+            Security::Privileged,
+        );
+        assert_eq!(
+            node.labels["dev.kdind.ports"],
+            "127.0.0.1:8080:30080/tcp,0.0.0.0:5353:30053/udp"
+        );
+        let published: Vec<(String, u16, u16, String)> = node.ports[2..]
+            .iter()
+            .map(|port| {
+                (
+                    port.host_ip.clone(),
+                    port.host_port,
+                    port.container_port,
+                    port.protocol.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            published,
+            [
+                ("127.0.0.1".to_owned(), 8080, 30080, "tcp".to_owned()),
+                ("0.0.0.0".to_owned(), 5353, 30053, "udp".to_owned())
+            ]
+        );
+        assert_eq!(node.restart_policy, "unless-stopped");
     }
 
     #[test]

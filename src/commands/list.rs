@@ -18,6 +18,8 @@ pub struct ClusterRow {
     pub state: String,
     pub kubernetes_version: String,
     pub api_endpoint: String,
+    /// The user's published ports (`up --port`), canonical.
+    pub ports: Vec<String>,
     pub container: String,
     pub created_unix: i64,
 }
@@ -48,6 +50,11 @@ fn rows(containers: Vec<ContainerInfo>) -> Vec<ClusterRow> {
                 name: label(labels::CLUSTER),
                 kubernetes_version: label(labels::KUBERNETES_VERSION),
                 api_endpoint: label(labels::API_ENDPOINT),
+                ports: label(labels::PORTS)
+                    .split(',')
+                    .filter(|port| !port.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
                 state: container.state.clone(),
                 container: container.name.clone(),
                 created_unix: container.created_unix,
@@ -59,7 +66,15 @@ fn rows(containers: Vec<ContainerInfo>) -> Vec<ClusterRow> {
 }
 
 fn table(rows: &[ClusterRow], now_unix: i64) -> String {
-    let header = ["NAME", "STATE", "KUBERNETES", "API ENDPOINT", "AGE"].map(String::from);
+    let header = [
+        "NAME",
+        "STATE",
+        "KUBERNETES",
+        "API ENDPOINT",
+        "PORTS",
+        "AGE",
+    ]
+    .map(String::from);
     let mut lines = vec![header.to_vec()];
     for row in rows {
         let dash = |value: &str| {
@@ -75,6 +90,7 @@ fn table(rows: &[ClusterRow], now_unix: i64) -> String {
                 dash(&row.state),
                 dash(&row.kubernetes_version),
                 dash(&row.api_endpoint),
+                dash(&row.ports.join(",")),
                 age(now_unix - row.created_unix),
             ]
             .to_vec(),
@@ -151,8 +167,34 @@ mod tests {
         )]);
         let text = table(&rows, 1_000 + 7_200);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "NAME   STATE     KUBERNETES   API ENDPOINT   AGE");
-        assert_eq!(lines[1], "dev    running   -            -              2h");
+        assert_eq!(
+            lines[0],
+            "NAME   STATE     KUBERNETES   API ENDPOINT   PORTS   AGE"
+        );
+        assert_eq!(
+            lines[1],
+            "dev    running   -            -              -       2h"
+        );
+    }
+
+    #[test]
+    fn published_ports_come_from_their_label() {
+        let rows = rows(vec![container(
+            "kdind-dev",
+            &[
+                (labels::CLUSTER, "dev"),
+                (labels::ROLE, "node"),
+                (
+                    labels::PORTS,
+                    "127.0.0.1:8080:30080/tcp,0.0.0.0:53:30053/udp",
+                ),
+            ],
+        )]);
+        assert_eq!(
+            rows[0].ports,
+            ["127.0.0.1:8080:30080/tcp", "0.0.0.0:53:30053/udp"]
+        );
+        assert!(table(&rows, 1_000).contains("127.0.0.1:8080:30080/tcp,0.0.0.0:53:30053/udp"));
     }
 
     #[test]

@@ -7,6 +7,8 @@ mod kubeconfig;
 mod list;
 mod load;
 mod logs;
+mod start;
+mod stop;
 mod up;
 
 use anyhow::Result;
@@ -43,6 +45,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Env(args) => kubeconfig::env(&args.name.name, args.internal).await,
         Command::Down(args) => down::run(&printer, args.into()).await,
         Command::Logs(args) => logs::run(&printer, &args.name.name, args.dir).await,
+        Command::Stop(args) => stop::run(&printer, &args.name).await,
+        Command::Start(args) => start::run(&printer, &args.name.name, args.wait).await,
         Command::Load(args) => {
             let cluster = args.name.name.clone();
             load::run(&printer, &cluster, args.into()).await
@@ -52,6 +56,24 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
     }
+}
+
+/// Merge the node's kubeconfig, rewritten for `server` with everything named `context`, into
+/// the file at `path`. kubectl's lock waits with a blocking sleep: off the async runtime's
+/// threads.
+pub async fn merge_kubeconfig(
+    path: std::path::PathBuf,
+    node_kubeconfig: &str,
+    context: &str,
+    server: &str,
+) -> Result<()> {
+    use anyhow::Context;
+    let rewritten = crate::cluster::kubeconfig::rewrite(node_kubeconfig, context, server)?;
+    tokio::task::spawn_blocking(move || {
+        crate::cluster::kubeconfig::merge_into_file(&path, &rewritten)
+    })
+    .await
+    .context("the kubeconfig writer stopped")?
 }
 
 /// Write a command's data to stdout. A reader that went away (`kdind ... | head`) is not

@@ -62,6 +62,12 @@ pub async fn run(printer: &Printer, settings: UpSettings) -> Result<ExitStatus> 
             "--listen-address {listen} publishes the API server and the inner docker (TLS, client certificates) beyond this machine"
         ));
     }
+    for mapping in settings.ports.iter().filter(|m| !m.address.is_loopback()) {
+        printer.warn(format!(
+            "--port {mapping} publishes node port {} beyond this machine, with no authentication of kdind's",
+            mapping.node_port
+        ));
+    }
 
     let created = Mutex::new(Created::default());
     let started = Instant::now();
@@ -141,21 +147,23 @@ async fn create_and_wait(
         kubeconfig: Some(&kubeconfig_label),
         minikube_args: &minikube_args,
         privileged_mode: settings.privileged_mode,
+        ports: &settings.ports,
     };
     let warn = |text: &str| printer.warn(text);
     let node = provider::provision(engine, &plan, &free_port, &warn, created).await?;
 
     let node_kubeconfig =
-        provider::wait_until_ready(engine, &node.container, settings.wait, printer).await?;
+        provider::wait_until_ready(engine, &node.container, settings.wait, printer, 0).await?;
 
     let server = format!("https://{}", spec::host_port(&listen, node.api_port));
     let context = node.container.clone();
-    let rewritten = kubeconfig::rewrite(&node_kubeconfig, &context, &server)?;
-    // kubectl's lock waits with a blocking sleep: off the async runtime's threads.
-    let target = kubeconfig_path.to_owned();
-    tokio::task::spawn_blocking(move || kubeconfig::merge_into_file(&target, &rewritten))
-        .await
-        .context("the kubeconfig writer stopped")??;
+    super::merge_kubeconfig(
+        kubeconfig_path.to_owned(),
+        &node_kubeconfig,
+        &context,
+        &server,
+    )
+    .await?;
     Ok(Report {
         name: cluster.to_string(),
         container: node.container,

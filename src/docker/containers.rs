@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum,
-    NetworkingConfig, PortBinding,
+    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
@@ -34,6 +34,8 @@ pub struct ContainerSpec {
     pub ports: Vec<PublishedPort>,
     pub stop_signal: String,
     pub privileges: Privileges,
+    /// `no`, `always`, `unless-stopped` or `on-failure`.
+    pub restart_policy: String,
 }
 
 /// A container port published on the host.
@@ -295,6 +297,15 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         masked_paths: privileges.unmask_paths.then(Vec::new),
         readonly_paths: privileges.unmask_paths.then(Vec::new),
         device_cgroup_rules: some(&privileges.device_cgroup_rules),
+        restart_policy: Some(RestartPolicy {
+            name: match spec.restart_policy.as_str() {
+                "always" => Some(RestartPolicyNameEnum::ALWAYS),
+                "unless-stopped" => Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                "on-failure" => Some(RestartPolicyNameEnum::ON_FAILURE),
+                _ => Some(RestartPolicyNameEnum::NO),
+            },
+            maximum_retry_count: None,
+        }),
         ..Default::default()
     };
     ContainerCreateBody {

@@ -15,13 +15,15 @@ use crate::docker::Engine;
 use crate::progress::{Printer, Spinner};
 
 /// Follow the node's log until it says `ready`, fails, stops, or the deadline passes, and
-/// return the kubeconfig it published. The staged kubeconfig is fetched while readiness is
+/// return the kubeconfig it published. The first `skip_lines` lines are an earlier run's
+/// (a node started again). The staged kubeconfig is fetched while readiness is
 /// decided and used when its sha256 is the one the node published.
 pub async fn wait_until_ready(
     engine: &Engine,
     container: &str,
     deadline: Duration,
     printer: &Printer,
+    skip_lines: usize,
 ) -> Result<String> {
     let mut startup = Startup::default();
     let mut prefetch = None;
@@ -29,7 +31,7 @@ pub async fn wait_until_ready(
         .animated()
         .then(|| Spinner::new("node: container start"));
     let followed = tokio::time::timeout(deadline, async {
-        let mut lines = std::pin::pin!(engine.log_lines(container, true, None));
+        let mut lines = std::pin::pin!(engine.log_lines(container, true, None).skip(skip_lines));
         while let Some(line) = lines.next().await {
             let line = line?;
             if printer.verbose() > 0 {

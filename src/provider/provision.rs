@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 
 use super::NodeEngine;
 use crate::cluster::labels::{self, Role};
-use crate::cluster::spec::{self, NodeRequest, Security};
+use crate::cluster::spec::{self, NodeRequest, PortMapping, Security};
 use crate::cluster::ClusterName;
 use crate::docker::StartRefusal;
 
@@ -38,6 +38,8 @@ pub struct Plan<'a> {
     pub kubeconfig: Option<&'a str>,
     pub minikube_args: &'a str,
     pub privileged_mode: PrivilegedMode,
+    /// The user's published ports.
+    pub ports: &'a [PortMapping],
 }
 
 /// The node this run created and started.
@@ -108,6 +110,7 @@ pub async fn provision<E: NodeEngine>(
             kubeconfig: plan.kubeconfig,
             minikube_args: plan.minikube_args,
             network_id: &network_id,
+            ports: plan.ports,
         };
         let container = spec::spec(&request, security);
         let started = match engine.create_container(&container).await {
@@ -138,7 +141,14 @@ pub async fn provision<E: NodeEngine>(
                 true
             }
             // Only the chosen ports may move; a port the user fixed is theirs to change.
-            Some(StartRefusal::PortTaken) => plan.api_port.is_none(),
+            Some(StartRefusal::PortTaken) => {
+                let message = error.to_string();
+                plan.api_port.is_none()
+                    && !plan.ports.iter().any(|mapping| {
+                        message.contains(&format!(":{} ", mapping.host_port))
+                            || message.contains(&format!(":{}:", mapping.host_port))
+                    })
+            }
             // Another run that had created the network failed and removed it while this
             // node was created but not yet started (the engine counts only running members).
             Some(StartRefusal::NetworkGone) => {
@@ -240,6 +250,8 @@ mod tests {
         /// Whether the network exists before the run.
         network_exists: bool,
         networks_made: Mutex<u32>,
+        /// The engine's words in a refusal (empty: the refusal's name).
+        refusal_message: Mutex<String>,
         specs: Mutex<Vec<ContainerSpec>>,
     }
 
@@ -313,7 +325,16 @@ mod tests {
         async fn start_container(&self, id: &str) -> Result<(), EngineError> {
             self.call(format!("start {id}"));
             match self.starts.lock().unwrap().pop_front() {
-                Some(Start::Refused(refusal)) => Err(refused(refusal)),
+                Some(Start::Refused(refusal)) => {
+                    let mut error = refused(refusal);
+                    let words = self.refusal_message.lock().unwrap().clone();
+                    if let EngineError::Refused { message, .. } = &mut error {
+                        if !words.is_empty() {
+                            *message = words;
+                        }
+                    }
+                    Err(error)
+                }
                 Some(Start::Fails) => Err(EngineError::UnsupportedHost("broken".to_owned())),
                 None => Ok(()),
             }
@@ -345,6 +366,7 @@ mod tests {
             kubeconfig: None,
             minikube_args: "",
             privileged_mode: mode,
+            ports: &[],
         }
     }
 
@@ -456,6 +478,22 @@ mod tests {
         assert!(outcome.is_err());
         assert_eq!(engine.specs().len(), 1);
         assert_eq!(engine.specs()[0].ports[0].host_port, 6443);
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_of_the_users_own_is_not_retried() {
+        let cluster: ClusterName = "dev".parse().unwrap();
+        let engine = FakeEngine::with_starts(&[Start::Refused(StartRefusal::PortTaken)]);
+        *engine.refusal_message.lock().unwrap() =
+            "Bind for 127.0.0.1:8080 failed: port is already allocated".to_owned();
+        let ports = ["8080:30080".parse().unwrap()];
+        let plan = Plan {
+            ports: &ports,
+            ..plan(&cluster, PrivilegedMode::Auto, None)
+        };
+        let (outcome, _, _) = run(&engine, &plan).await;
+        assert!(outcome.unwrap_err().to_string().contains("127.0.0.1:8080"));
+        assert_eq!(engine.specs().len(), 1);
     }
 
     #[tokio::test]
