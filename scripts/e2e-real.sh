@@ -7,15 +7,25 @@
 #
 # Checks, in order (each prints `ok` or `FAILED`; the run ends with `N passed, N failed`):
 #   build       kdind build takes the real programs from the mirror and preloads the images
-#   up          kdind up exits 0, the node Ready and every kube-system pod Ready
+#   up          kdind up exits 0, the node Ready and every kube-system pod Ready (with
+#               HTTP(S)_PROXY set to a proxy that is not there yet: NO_PROXY must keep
+#               the cluster's own traffic away from it)
 #   kubectl     the host's kubectl, through the merged kubeconfig, sees the node Ready
 #   image       an image built through `kdind env` (no registry, no load step) runs as a pod
 #   service     a ClusterIP Service reaches that pod from another pod
 #   dns         in-cluster DNS resolves the Service's name and kubernetes.default
+#   nodeport    a NodePort Service answers on the host through `up --port`, listed by
+#               `kdind list`
+#   defaults    the runner-safe kubelet and kube-proxy settings are in force (no disk
+#               eviction, no image garbage collection, swap tolerated, conntrack untouched)
+#   proxy       the node's docker pulls through the proxy from kdind up's environment (a
+#               recording proxy beside the node sees the request); NO_PROXY extended
 #   internal    a sibling container on the kdind network reaches the API server through
 #               `kdind kubeconfig --internal`, TLS verified
 #   restart     `docker restart` of the node brings the same cluster back Ready, same ports
 #               and kubeconfig
+#   stop-start  `kdind stop` keeps the cluster (listed as stopped), `kdind start` brings it
+#               back Ready with the same ports, the NodePort answering again
 #   logs        kdind logs collects real kubelet, cri-dockerd, dockerd and minikube logs
 #   down        kdind down leaves nothing behind
 #
@@ -51,7 +61,7 @@ finish() {
 }
 cleanup() {
   "$kdind" down --name "$name" >/dev/null 2>&1 || true
-  docker rm -f "$name-sibling" >/dev/null 2>&1 || true
+  docker rm -f "$name-sibling" "$name-proxy" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -94,9 +104,25 @@ else
   exit 1
 fi
 
-step "kdind up --name $name"
+# A host port for the NodePort check (`up --port`); a clash is unlikely in this range.
+nodeport_host=$((20000 + RANDOM % 10000))
+nodeport=30080
+
+# The test program (server, client, resolver, recording proxy), for the host and for images.
+mkdir -p "$work/app"
+(cd "$here/tests/e2e/app" && CGO_ENABLED=0 go build -trimpath -o "$work/app/app" .) || {
+  not_ok build "cannot build tests/e2e/app"
+  finish
+  exit 1
+}
+printf 'FROM scratch\nCOPY app /app\nENTRYPOINT ["/app"]\n' >"$work/app/Dockerfile"
+proxy="http://$name-proxy:3128"
+
+step "kdind up --name $name --port $nodeport_host:$nodeport (HTTP(S)_PROXY=$proxy)"
 started=$SECONDS
-if "$kdind" up --name "$name" --allow-unverified --wait 10m >"$work/up.out" 2>"$work/up.err"; then
+if HTTP_PROXY="$proxy" HTTPS_PROXY="$proxy" NO_PROXY=corp.example \
+  "$kdind" up --name "$name" --allow-unverified --wait 10m --port "$nodeport_host:$nodeport" \
+  >"$work/up.out" 2>"$work/up.err"; then
   up_seconds=$((SECONDS - started))
   pods="$("${kubectl[@]}" get pods -n kube-system -o 'jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status} {end}')"
   missing=""
@@ -129,10 +155,6 @@ else
 fi
 
 step "an image built through kdind env runs as a pod"
-mkdir -p "$work/app"
-(cd "$here/tests/e2e/app" && CGO_ENABLED=0 go build -trimpath -o "$work/app/app" .) ||
-  not_ok image "cannot build tests/e2e/app"
-printf 'FROM scratch\nCOPY app /app\nENTRYPOINT ["/app"]\n' >"$work/app/Dockerfile"
 if (eval "$("$kdind" env --name "$name")" && DOCKER_BUILDKIT=0 docker build -q -t kdind-e2e/app:1 "$work/app") >"$work/image.out" 2>&1 &&
   "${kubectl[@]}" run e2e-app --image=kdind-e2e/app:1 --image-pull-policy=Never --port=8080 \
     --labels=app=e2e-app -- serve 8080 >/dev/null &&
@@ -168,6 +190,51 @@ if svc="$(run_pod e2e-dns-svc resolve e2e-svc.default.svc.cluster.local)" &&
   ok dns "$(echo "$svc" "$api" | grep kdind-e2e | tr '\n' ' ')"
 else
   not_ok dns "${svc:-} ${api:-}"
+fi
+
+step "a NodePort Service from the host through up --port"
+"${kubectl[@]}" create service nodeport e2e-app --tcp=80:8080 --node-port="$nodeport" >/dev/null
+listed="$("$kdind" list -o json 2>&1)"
+if answer="$("$work/app/app" get "http://127.0.0.1:$nodeport_host/" 2>&1)" &&
+  [[ "$answer" == *"kdind-e2e: hello from e2e-app"* ]] &&
+  [[ "$listed" == *"127.0.0.1:$nodeport_host:$nodeport/tcp"* ]]; then
+  ok nodeport "127.0.0.1:$nodeport_host -> node port $nodeport: $(echo "$answer" | tail -n1)"
+else
+  not_ok nodeport "$answer / kdind list: $listed"
+fi
+
+step "runner-safe kubelet and kube-proxy settings"
+configz="$("${kubectl[@]}" get --raw "/api/v1/nodes/$node/proxy/configz" 2>&1)"
+proxy_conf="$("${kubectl[@]}" -n kube-system get configmap kube-proxy -o 'jsonpath={.data.config\.conf}' 2>&1)"
+missing=""
+for setting in '"imageGCHighThresholdPercent":100' '"failSwapOn":false' '"imagefs.available":"0%"' \
+  '"nodefs.available":"0%"' '"nodefs.inodesFree":"0%"'; do
+  [[ "$configz" == *"$setting"* ]] || missing="$missing $setting"
+done
+grep -Eq '^ *maxPerCore: 0$' <<<"$proxy_conf" || missing="$missing conntrack.maxPerCore=0"
+if [ -z "$missing" ]; then
+  ok defaults "kubelet: no disk eviction, image GC off, swap tolerated; kube-proxy: conntrack maxPerCore 0"
+else
+  not_ok defaults "missing:$missing (kubelet configz: ${configz:0:400})"
+fi
+
+step "the node's docker pulls through kdind up's proxy"
+dropin="$(docker exec "$node" cat /etc/systemd/system/docker.service.d/kdind-proxy.conf 2>&1)"
+if DOCKER_BUILDKIT=0 docker build -q -t kdind-e2e/proxy:1 "$work/app" >/dev/null 2>"$work/proxy.err" &&
+  docker run -d --name "$name-proxy" --network kdind kdind-e2e/proxy:1 proxy 3128 >/dev/null 2>>"$work/proxy.err"; then
+  for _ in 1 2 3 4 5; do
+    docker exec "$node" docker pull proxied.invalid/kdind-e2e:1 >/dev/null 2>&1 || true
+    docker logs "$name-proxy" 2>&1 | grep -q 'proxy saw CONNECT proxied.invalid:443' && break
+    sleep 2
+  done
+  saw="$(docker logs "$name-proxy" 2>&1 | grep 'proxy saw' | head -n 3 | tr '\n' ' ')"
+  if [[ "$saw" == *"CONNECT proxied.invalid:443"* && "$dropin" == *"NO_PROXY=corp.example,"*"10.96.0.0/12"*"$node"* ]]; then
+    ok proxy "$saw; docker's NO_PROXY keeps corp.example and adds the cluster's addresses"
+  else
+    not_ok proxy "proxy saw: ${saw:-nothing}; drop-in: $dropin"
+  fi
+else
+  not_ok proxy "$(cat "$work/proxy.err")"
 fi
 
 step "a sibling container on the kdind network, through kdind kubeconfig --internal"
@@ -208,6 +275,23 @@ else
   not_ok restart "back=$back ready=$ready ports: $(docker port "$node" | tr '\n' ' ') / $(docker logs "$node" 2>&1 | tail -n 20)"
 fi
 
+step "kdind stop, then kdind start"
+ports_before="$(docker port "$node" | sort)"
+started=$SECONDS
+if "$kdind" stop --name "$name" >/dev/null 2>"$work/stop.err" &&
+  state="$(docker inspect --format '{{.State.Status}}' "$node")" && [ "$state" = exited ] &&
+  "$kdind" list -o json | grep -q '"state": "exited"' &&
+  docker volume inspect "$node-docker" >/dev/null 2>&1 &&
+  "$kdind" start --name "$name" --wait 10m >/dev/null 2>"$work/start.err" &&
+  [ "$("${kubectl[@]}" get nodes -o 'jsonpath={.items[*].status.conditions[?(@.type=="Ready")].status}')" = True ] &&
+  [ "$(docker port "$node" | sort)" = "$ports_before" ] &&
+  answer="$("$work/app/app" get "http://127.0.0.1:$nodeport_host/" 2>&1)" &&
+  [[ "$answer" == *"kdind-e2e: hello from e2e-app"* ]]; then
+  ok stop-start "stopped (volume kept), started and Ready in $((SECONDS - started)) s, same ports, NodePort answering"
+else
+  not_ok stop-start "$(cat "$work/stop.err" "$work/start.err" 2>/dev/null | tail -n 20) state=${state:-?} answer=${answer:-}"
+fi
+
 step "kdind logs"
 if "$kdind" logs --name "$name" "$work/logs" >/dev/null 2>"$work/logs.err"; then
   missing=""
@@ -227,6 +311,7 @@ else
 fi
 
 step "kdind down"
+docker rm -f "$name-proxy" >/dev/null 2>&1 || true
 "$kdind" down --name "$name" >/dev/null 2>"$work/down.err"
 left="$(docker ps -aq --filter "label=dev.kdind.cluster=$name"; docker volume ls -q --filter "label=dev.kdind.cluster=$name"; docker volume ls -q | grep -x "$node.*" || true)"
 if [ -z "$left" ] && ! grep -q "kdind-$name" "$KUBECONFIG"; then

@@ -222,6 +222,7 @@ pub fn bytes(count: u64) -> String {
 }
 
 /// A spinner with the current stage, for terminals only (callers check `animated()`).
+#[derive(Clone)]
 pub struct Spinner {
     bar: indicatif::ProgressBar,
 }

@@ -136,6 +136,19 @@ impl std::fmt::Display for PortMapping {
     }
 }
 
+/// The proxy settings a node gets, as `KEY=value` lines: HTTP_PROXY, HTTPS_PROXY and
+/// NO_PROXY, each from its upper- or else lower-case spelling. The node extends NO_PROXY
+/// with the cluster's own addresses and hands them to its docker and minikube.
+pub fn proxy_environment(lookup: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"]
+        .into_iter()
+        .filter_map(|key| {
+            let value = lookup(key).or_else(|| lookup(&key.to_ascii_lowercase()))?;
+            Some(format!("{key}={value}"))
+        })
+        .collect()
+}
+
 /// What `kdind up` decided for a node.
 #[derive(Debug, Clone)]
 pub struct NodeRequest<'a> {
@@ -151,6 +164,8 @@ pub struct NodeRequest<'a> {
     pub network_id: &'a str,
     /// The user's ports (`--port`).
     pub ports: &'a [PortMapping],
+    /// `KEY=value` proxy settings for the node (`proxy_environment`).
+    pub proxy: &'a [String],
 }
 
 pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
@@ -200,6 +215,7 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
     if !request.minikube_args.is_empty() {
         env.push(format!("KDIND_MINIKUBE_ARGS={}", request.minikube_args));
     }
+    env.extend(request.proxy.iter().cloned());
     ContainerSpec {
         hostname: container.clone(),
         // Sibling containers on the network reach the node by its container name.
@@ -263,7 +279,40 @@ mod tests {
             minikube_args: "",
             network_id: "0123abcd",
             ports: &[],
+            proxy: &[],
         }
+    }
+
+    #[test]
+    fn proxy_settings_take_either_spelling_upper_case_first() {
+        let env = std::collections::HashMap::from([
+            ("HTTPS_PROXY", "http://upper:3128"),
+            ("https_proxy", "http://lower:3128"),
+            ("http_proxy", "http://only-lower:3128"),
+            ("no_proxy", "corp.example"),
+        ]);
+        let lines = proxy_environment(|key| env.get(key).map(|value| value.to_string()));
+        assert_eq!(
+            lines,
+            [
+                "HTTP_PROXY=http://only-lower:3128",
+                "HTTPS_PROXY=http://upper:3128",
+                "NO_PROXY=corp.example"
+            ]
+        );
+        assert!(proxy_environment(|_| None).is_empty());
+
+        let cluster: ClusterName = "dev".parse().unwrap();
+        let node = spec(
+            &NodeRequest {
+                proxy: &lines,
+                ..request(&cluster)
+            },
+            Security::Privileged,
+        );
+        assert!(node
+            .env
+            .contains(&"HTTPS_PROXY=http://upper:3128".to_owned()));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use futures_util::{Stream, StreamExt};
 use super::{output, ExitStatus};
 use crate::cluster::ClusterName;
 use crate::docker::Engine;
-use crate::progress::Printer;
+use crate::progress::{Printer, Spinner};
 use crate::provider::find_node;
 use crate::settings::LoadSource;
 
@@ -43,21 +43,37 @@ pub async fn run(
     }
     let started = std::time::Instant::now();
     let sent = Arc::new(AtomicU64::new(0));
+    let spinner = printer
+        .animated()
+        .then(|| Spinner::new(&format!("loading into cluster {cluster}")));
+    let shown = spinner.clone();
+    let report = move |total: u64| {
+        if let Some(spinner) = &shown {
+            spinner.set(&format!(
+                "loading into cluster {cluster}: {} MiB streamed into docker load",
+                total >> 20
+            ));
+        }
+    };
     let load = ["docker", "load"];
-    let (code, said) = match &source {
+    let outcome = match &source {
         LoadSource::Archive(path) => {
-            let body = counted(archive_stream(path)?, sent.clone());
-            engine.exec_with_input(&node.name, &load, body).await?
+            let body = counted(archive_stream(path)?, sent.clone(), report);
+            engine.exec_with_input(&node.name, &load, body).await
         }
         LoadSource::Images(images) => {
             let references: Vec<&str> = images.iter().map(String::as_str).collect();
             let exported = engine
                 .export_images(&references)
                 .map(|piece| piece.map_err(std::io::Error::other));
-            let body = counted(exported, sent.clone());
-            engine.exec_with_input(&node.name, &load, body).await?
+            let body = counted(exported, sent.clone(), report);
+            engine.exec_with_input(&node.name, &load, body).await
         }
     };
+    if let Some(spinner) = spinner {
+        spinner.clear();
+    }
+    let (code, said) = outcome?;
     let loaded = loaded_names(&said);
     if code != 0 || loaded.is_empty() {
         bail!(
@@ -88,14 +104,19 @@ fn loaded_names(output: &str) -> Vec<String> {
         .collect()
 }
 
-/// Count the bytes that pass.
-fn counted<S>(body: S, sent: Arc<AtomicU64>) -> impl Stream<Item = std::io::Result<bytes::Bytes>>
+/// Count the bytes that pass, telling `report` the total.
+fn counted<S>(
+    body: S,
+    sent: Arc<AtomicU64>,
+    report: impl Fn(u64),
+) -> impl Stream<Item = std::io::Result<bytes::Bytes>>
 where
     S: Stream<Item = std::io::Result<bytes::Bytes>>,
 {
     body.inspect(move |piece| {
         if let Ok(piece) = piece {
-            sent.fetch_add(piece.len() as u64, Ordering::Relaxed);
+            let total = sent.fetch_add(piece.len() as u64, Ordering::Relaxed) + piece.len() as u64;
+            report(total);
         }
     })
 }

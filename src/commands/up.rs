@@ -136,6 +136,17 @@ async fn create_and_wait(
         ),
     };
 
+    let proxy = spec::proxy_environment(crate::environment::var);
+    if !proxy.is_empty() {
+        printer.note(format!(
+            "the node's docker and minikube use the proxy settings of this environment ({}); NO_PROXY gains the cluster's own addresses",
+            proxy
+                .iter()
+                .filter_map(|line| line.split_once('=').map(|(key, _)| key))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let listen = settings.listen_address.to_string();
     let kubeconfig_label = kubeconfig_path.display().to_string();
     let plan = Plan {
@@ -148,6 +159,7 @@ async fn create_and_wait(
         minikube_args: &minikube_args,
         privileged_mode: settings.privileged_mode,
         ports: &settings.ports,
+        proxy: &proxy,
     };
     let warn = |text: &str| printer.warn(text);
     let node = provider::provision(engine, &plan, &free_port, &warn, created).await?;

@@ -40,6 +40,8 @@ pub struct Plan<'a> {
     pub privileged_mode: PrivilegedMode,
     /// The user's published ports.
     pub ports: &'a [PortMapping],
+    /// Proxy settings for the node, `KEY=value`.
+    pub proxy: &'a [String],
 }
 
 /// The node this run created and started.
@@ -111,6 +113,7 @@ pub async fn provision<E: NodeEngine>(
             minikube_args: plan.minikube_args,
             network_id: &network_id,
             ports: plan.ports,
+            proxy: plan.proxy,
         };
         let container = spec::spec(&request, security);
         let started = match engine.create_container(&container).await {
@@ -367,6 +370,7 @@ mod tests {
             minikube_args: "",
             privileged_mode: mode,
             ports: &[],
+            proxy: &[],
         }
     }
 

@@ -4,21 +4,25 @@
 //	app serve PORT    answer every HTTP request with a greeting naming this pod
 //	app get URL       fetch URL (retrying for up to 60 s) and print the body
 //	app resolve NAME  resolve NAME through the pod's resolv.conf and print the addresses
+//	app proxy PORT    an HTTP proxy that forwards nothing: it prints each request line it
+//	                  receives (CONNECT host:port, GET url) and answers 502
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 )
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: app serve PORT | app get URL | app resolve NAME")
+		fmt.Fprintln(os.Stderr, "usage: app serve PORT | app get URL | app resolve NAME | app proxy PORT")
 		os.Exit(2)
 	}
 	var err error
@@ -29,6 +33,8 @@ func main() {
 		err = retry(func() error { return get(os.Args[2]) })
 	case "resolve":
 		err = retry(func() error { return resolve(os.Args[2]) })
+	case "proxy":
+		err = proxy(os.Args[2])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -106,5 +112,30 @@ func retry(attempt func() error) error {
 		}
 		fmt.Fprintln(os.Stderr, "kdind-e2e: retrying:", err)
 		time.Sleep(2 * time.Second)
+	}
+}
+
+// proxy records what a proxy client asks for; the requests themselves fail.
+func proxy(port string) error {
+	listener, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("kdind-e2e: proxy on :%s\n", port)
+	for {
+		connection, err := listener.Accept()
+		if err != nil {
+			return err
+		}
+		go func(connection net.Conn) {
+			defer connection.Close()
+			connection.SetDeadline(time.Now().Add(10 * time.Second))
+			line, err := bufio.NewReader(connection).ReadString('\n')
+			if err != nil {
+				return
+			}
+			fmt.Printf("kdind-e2e: proxy saw %s from %s\n", strings.TrimSpace(line), connection.RemoteAddr())
+			io.WriteString(connection, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		}(connection)
 	}
 }
