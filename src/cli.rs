@@ -124,6 +124,15 @@ pub enum Command {
     #[command(after_help = "Example:\n  kdind logs --name dev ./kdind-logs")]
     Logs(LogsArgs),
 
+    /// Check what the engine and its host offer a cluster, each finding with its fix.
+    ///
+    /// The engine and its version, privileged containers or the capability fallback, the
+    /// cgroup version, inotify limits, free disk where the engine keeps its data, and the
+    /// `kdind` network. Exits 1 when something would make `kdind up` fail; `up` stops on
+    /// the same blocking findings before it creates anything.
+    #[command(after_help = "Examples:\n  kdind doctor\n  kdind doctor -o json")]
+    Doctor(OutputArgs),
+
     /// List the clusters kdind created on this Docker engine.
     #[command(after_help = "Examples:\n  kdind list\n  kdind list -o json")]
     List(OutputArgs),

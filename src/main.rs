@@ -9,6 +9,7 @@ mod commands;
 mod config;
 mod digest;
 mod docker;
+mod doctor;
 mod environment;
 mod fsutil;
 mod image;

@@ -2,6 +2,7 @@
 //! exit status; only the dispatch below looks at the parsed command line.
 
 mod build;
+mod doctor;
 mod down;
 mod kubeconfig;
 mod list;
@@ -21,7 +22,6 @@ use crate::progress::Printer;
 pub enum ExitStatus {
     Success,
     /// The command did its work and found the answer to be "no" (exit 1, no error printed).
-    #[allow(dead_code)]
     Failure,
 }
 
@@ -39,6 +39,7 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
     let printer = Printer::new(cli.global.quiet, cli.global.verbose);
     match cli.command {
         Command::List(args) => list::run(&printer, args.output.into()).await,
+        Command::Doctor(args) => doctor::run(args.output.into()).await,
         Command::Build(args) => build::run(&printer, args.into()).await,
         Command::Up(args) => up::run(&printer, args.into()).await,
         Command::Kubeconfig(args) => kubeconfig::kubeconfig(&args.name.name, args.internal).await,

@@ -13,9 +13,10 @@ use crate::cluster::labels::{self, Labels};
 use crate::cluster::{kubeconfig, spec, ClusterName};
 use crate::config::Config;
 use crate::docker::Engine;
+use crate::doctor::{self, Finding, Severity};
 use crate::image::ensure::ensure_image;
 use crate::progress::Printer;
-use crate::provider::{self, Created, Plan};
+use crate::provider::{self, host, Created, Plan};
 use crate::settings::{OutputFormat, UpSettings};
 
 #[derive(Debug, Serialize)]
@@ -135,6 +136,28 @@ async fn create_and_wait(
             config.kubernetes_version.clone(),
         ),
     };
+
+    // The doctor's blocking findings about the host stop the run before anything is made.
+    let data_root = engine.info().await?.data_root;
+    let findings = doctor::host_findings(
+        &host::probe_host(engine, &image, &data_root).await,
+        &data_root,
+    );
+    for found in &findings {
+        if found.severity == Severity::Warning && printer.verbose() > 0 {
+            printer.warn(format!("{}: {}", found.check, found.summary));
+        }
+    }
+    let blocking: Vec<Finding> = findings
+        .into_iter()
+        .filter(|found| found.severity == Severity::Blocking)
+        .collect();
+    if !blocking.is_empty() {
+        bail!(
+            "the engine's host cannot take this cluster (`kdind doctor` checks everything):\n{}",
+            super::doctor::render(&blocking).trim_end()
+        );
+    }
 
     let proxy = spec::proxy_environment(crate::environment::var);
     if !proxy.is_empty() {

@@ -3,11 +3,24 @@
 
 use std::collections::HashMap;
 
-use bollard::models::ContainerCreateBody;
+use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{LogsOptionsBuilder, UploadToContainerOptionsBuilder};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 
 use super::{Engine, EngineError};
+
+/// A command to run once in a throwaway container.
+#[derive(Debug, Clone, Default)]
+pub struct RunOnce<'a> {
+    pub image: &'a str,
+    pub command: &'a [&'a str],
+    pub labels: HashMap<String, String>,
+    /// A tar unpacked at `/` before the command starts (empty: nothing).
+    pub files: Vec<u8>,
+    pub privileged: bool,
+    /// `SOURCE:TARGET[:ro]` mounts.
+    pub binds: Vec<String>,
+}
 
 impl Engine {
     /// Run `command` in a running container with `body` as its standard input (closed at
@@ -79,21 +92,22 @@ impl Engine {
         Ok((code, text))
     }
 
-    /// Run `command` once in a throwaway container of `image`, with `files` (a tar) unpacked
-    /// at `/` first; its exit code and stdout. The container is removed whatever happens.
-    pub async fn run_once(
-        &self,
-        image: &str,
-        labels: HashMap<String, String>,
-        files: Vec<u8>,
-        command: &[&str],
-    ) -> Result<(i64, String), EngineError> {
+    /// Run a command once in a throwaway container (no network); its exit code and stdout.
+    /// The container is removed whatever happens. A privileged run the engine cannot grant
+    /// fails with the `Privileged` refusal.
+    pub async fn run_once(&self, run: &RunOnce<'_>) -> Result<(i64, String), EngineError> {
+        let image = run.image;
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
-            entrypoint: Some(command.iter().map(|word| (*word).to_owned()).collect()),
+            entrypoint: Some(run.command.iter().map(|word| (*word).to_owned()).collect()),
             cmd: Some(Vec::new()),
             network_disabled: Some(true),
-            labels: Some(labels),
+            labels: Some(run.labels.clone()),
+            host_config: Some(HostConfig {
+                privileged: Some(run.privileged),
+                binds: Some(run.binds.clone()),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let id = self
@@ -105,7 +119,7 @@ impl Engine {
             .await
             .map_err(self.call_error(format!("create a container of {image}")))?
             .id;
-        let result = self.run_created(&id, files).await;
+        let result = self.run_created(&id, run.files.clone()).await;
         let removed = self.remove_container(&id).await;
         let outcome = result?;
         removed?;
@@ -113,11 +127,13 @@ impl Engine {
     }
 
     async fn run_created(&self, id: &str, files: Vec<u8>) -> Result<(i64, String), EngineError> {
-        let upload = UploadToContainerOptionsBuilder::new().path("/").build();
-        self.docker
-            .upload_to_container(id, Some(upload), bollard::body_full(files.into()))
-            .await
-            .map_err(self.call_error(format!("copy files into {id}")))?;
+        if !files.is_empty() {
+            let upload = UploadToContainerOptionsBuilder::new().path("/").build();
+            self.docker
+                .upload_to_container(id, Some(upload), bollard::body_full(files.into()))
+                .await
+                .map_err(self.call_error(format!("copy files into {id}")))?;
+        }
         self.start_container(id).await?;
         let mut waiting = self.docker.wait_container(id, None);
         let code = match waiting.next().await {

@@ -76,6 +76,33 @@ impl Engine {
         }
     }
 
+    /// The tagged images carrying a label filter, newest first: (first tag, created).
+    pub async fn images_with_label(
+        &self,
+        label_filter: &str,
+    ) -> Result<Vec<(String, i64)>, EngineError> {
+        let filters = HashMap::from([("label", vec![label_filter])]);
+        let options = bollard::query_parameters::ListImagesOptionsBuilder::new()
+            .filters(&filters)
+            .build();
+        let mut images: Vec<(String, i64)> = self
+            .docker
+            .list_images(Some(options))
+            .await
+            .map_err(self.call_error(format!("list images labelled {label_filter}")))?
+            .into_iter()
+            .filter_map(|image| {
+                let tag = image
+                    .repo_tags
+                    .into_iter()
+                    .find(|tag| tag != "<none>:<none>")?;
+                Some((tag, image.created))
+            })
+            .collect();
+        images.sort_by_key(|image| std::cmp::Reverse(image.1));
+        Ok(images)
+    }
+
     /// Pull `reference` through the engine (its registries, credentials and mirrors).
     pub async fn pull_image(&self, reference: &str) -> Result<(), EngineError> {
         let options = CreateImageOptionsBuilder::new()

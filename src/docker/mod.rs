@@ -19,6 +19,7 @@ use bollard::{Docker, API_DEFAULT_VERSION};
 
 pub use containers::{ContainerInfo, ContainerSpec, Privileges, PublishedPort};
 pub use endpoint::Endpoint;
+pub use exec::RunOnce;
 pub use images::BuildEvent;
 
 /// Seconds a single engine request may take. Image builds raise it for large contexts.
@@ -108,6 +109,20 @@ pub struct Engine {
     endpoint: Endpoint,
     /// The engine's CPU architecture as Go names it (amd64, arm64, ...).
     arch: String,
+    /// The engine's version and the API version it speaks, as it reported them.
+    server_version: String,
+    api_version: String,
+}
+
+/// What the engine says about itself and its host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// "1" or "2" ("" when the engine does not say).
+    pub cgroup_version: String,
+    /// Where the engine keeps images and volumes, on its host.
+    pub data_root: String,
+    pub operating_system: String,
+    pub kernel: String,
 }
 
 /// `1.41` -> 1.41.
@@ -186,6 +201,8 @@ impl Engine {
             docker,
             endpoint,
             arch: version.arch.unwrap_or_default(),
+            server_version: version.version.unwrap_or_default(),
+            api_version: version.api_version.unwrap_or_default(),
         })
     }
 
@@ -241,6 +258,29 @@ impl Engine {
 
     pub fn host(&self) -> &str {
         &self.endpoint.host
+    }
+
+    /// The engine's version and its API version.
+    pub fn versions(&self) -> (&str, &str) {
+        (&self.server_version, &self.api_version)
+    }
+
+    /// What the engine says about itself and its host.
+    pub async fn info(&self) -> Result<EngineInfo, EngineError> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(self.call_error("describe itself"))?;
+        Ok(EngineInfo {
+            cgroup_version: info
+                .cgroup_version
+                .map(|version| version.to_string())
+                .unwrap_or_default(),
+            data_root: info.docker_root_dir.unwrap_or_default(),
+            operating_system: info.operating_system.unwrap_or_default(),
+            kernel: info.kernel_version.unwrap_or_default(),
+        })
     }
 
     /// The engine's CPU architecture, as Go names it (amd64, arm64, ...).

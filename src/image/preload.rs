@@ -23,7 +23,7 @@ use crate::artifacts::Present;
 use crate::cluster::labels;
 use crate::config::{ArtifactName, Config};
 use crate::digest::{hash_bytes, Digest};
-use crate::docker::Engine;
+use crate::docker::{Engine, RunOnce};
 use crate::fsutil::AtomicFile;
 use crate::progress::Printer;
 
@@ -156,20 +156,22 @@ async fn kubeadm_images(
     header.set_entry_type(tar::EntryType::Regular);
     files.append_data(&mut header, "kdind-kubeadm", bytes.as_slice())?;
     let files = files.into_inner()?;
+    let command = [
+        "/kdind-kubeadm",
+        "config",
+        "images",
+        "list",
+        "--kubernetes-version",
+        &config.kubernetes_version,
+    ];
     let (code, stdout) = engine
-        .run_once(
-            &config.base_image,
-            labels::helper(),
+        .run_once(&RunOnce {
+            image: &config.base_image,
+            command: &command,
+            labels: labels::helper(),
             files,
-            &[
-                "/kdind-kubeadm",
-                "config",
-                "images",
-                "list",
-                "--kubernetes-version",
-                &config.kubernetes_version,
-            ],
-        )
+            ..RunOnce::default()
+        })
         .await?;
     let images = parse_image_list(&stdout);
     if code != 0 || images.is_empty() {

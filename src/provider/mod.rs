@@ -6,6 +6,7 @@
 
 mod files;
 mod follow;
+pub mod host;
 mod provision;
 
 use std::collections::HashMap;

@@ -6,6 +6,7 @@
 
 mod artifacts;
 mod cli;
+mod doctor;
 mod http_server;
 mod image;
 mod lifecycle;
