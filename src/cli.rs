@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::artifacts::Mirror;
 use crate::cluster::spec::PortMapping;
 use crate::cluster::ClusterName;
-use crate::config::Arch;
+use crate::config::{parse_duration, Arch};
 use crate::provider::PrivilegedMode;
 use crate::settings::{
     ArtifactSource, BuildAction, BuildSettings, DownTarget, LoadSource, OutputFormat, UpSettings,
@@ -213,6 +213,10 @@ pub struct ArtifactArgs {
     /// The download cache [default: $XDG_CACHE_HOME/kdind, else ~/.cache/kdind].
     #[arg(long, env = "KDIND_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    /// The Kubernetes version, e.g. v1.35.1 [default: kubernetes_version in kdind.toml].
+    #[arg(long, value_name = "VERSION")]
+    pub kubernetes_version: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -227,9 +231,10 @@ pub struct UpArgs {
     #[arg(long, value_name = "REFERENCE")]
     pub image: Option<String>,
 
-    /// How long to wait for the node to be Ready, e.g. 90s, 5m, 1h.
-    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
-    pub wait: std::time::Duration,
+    /// How long to wait for the node to be Ready, e.g. 90s, 5m, 1h [default: `[cluster]
+    /// wait` in kdind.toml, 5m].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub wait: Option<std::time::Duration>,
 
     /// The host port for the API server [default: a free port, chosen once and kept].
     #[arg(long, value_name = "PORT")]
@@ -241,8 +246,9 @@ pub struct UpArgs {
     pub listen_address: std::net::IpAddr,
 
     /// Publish a node port on the host: [ADDRESS:]HOST_PORT:NODE_PORT[/tcp|udp], e.g.
-    /// `8080:30080` for a NodePort Service on 30080. Repeatable. On 127.0.0.1 unless
-    /// ADDRESS says otherwise (kdind warns when it is not a loopback address).
+    /// `8080:30080` for a NodePort Service on 30080. Repeatable; replaces `[cluster] ports`
+    /// of kdind.toml. On 127.0.0.1 unless ADDRESS says otherwise (kdind warns when it is
+    /// not a loopback address).
     #[arg(long = "port", value_name = "MAPPING")]
     pub ports: Vec<PortMapping>,
 
@@ -280,9 +286,10 @@ pub struct StartArgs {
     #[command(flatten)]
     pub name: NameArgs,
 
-    /// How long to wait for the node to be Ready, e.g. 90s, 5m, 1h.
-    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
-    pub wait: std::time::Duration,
+    /// How long to wait for the node to be Ready, e.g. 90s, 5m, 1h [default: the wait
+    /// `up` had].
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub wait: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -292,46 +299,6 @@ pub struct LogsArgs {
 
     /// Where to write the logs [default: ./kdind-logs-<name>].
     pub dir: Option<PathBuf>,
-}
-
-/// `90s`, `5m`, `1h`, `1m30s` or plain seconds: each unit at most once, hours before
-/// minutes before seconds, at most a week.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    const WEEK: u64 = 7 * 24 * 3600;
-    let bad = || format!("`{text}` is not a duration: use e.g. 90s, 5m, 1h or 1m30s");
-    let too_long = || format!("`{text}` is longer than a week");
-    if let Ok(seconds) = text.parse::<u64>() {
-        if seconds > WEEK {
-            return Err(too_long());
-        }
-        return Ok(std::time::Duration::from_secs(seconds));
-    }
-    let mut total = 0u64;
-    let mut number = String::new();
-    // The units still allowed: each comes once, in this order.
-    let mut units = [('h', 3600u64), ('m', 60), ('s', 1)].as_slice();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let value: u64 = number.parse().map_err(|_| bad())?;
-        number.clear();
-        let at = units
-            .iter()
-            .position(|(unit, _)| *unit == c)
-            .ok_or_else(bad)?;
-        let seconds = value.checked_mul(units[at].1).ok_or_else(too_long)?;
-        total = total.checked_add(seconds).ok_or_else(too_long)?;
-        units = &units[at + 1..];
-    }
-    if !number.is_empty() || total == 0 {
-        return Err(bad());
-    }
-    if total > WEEK {
-        return Err(too_long());
-    }
-    Ok(std::time::Duration::from_secs(total))
 }
 
 #[derive(Debug, Args)]
@@ -443,6 +410,7 @@ impl From<ArtifactArgs> for ArtifactSource {
             allow_unverified: args.allow_unverified,
             arch: args.arch.map(Arch::from),
             cache_dir: args.cache_dir,
+            kubernetes_version: args.kubernetes_version,
         }
     }
 }
@@ -550,27 +518,6 @@ mod tests {
         let error =
             Cli::try_parse_from(["kdind", "build", "--mirror", "mirror.local"]).unwrap_err();
         assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation);
-    }
-
-    #[test]
-    fn durations() {
-        use std::time::Duration;
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("20"), Ok(Duration::from_secs(20)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("5 minutes").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("m").is_err());
-        assert!(parse_duration("1h1h").is_err());
-        assert!(parse_duration("30s1m").is_err());
-        assert_eq!(parse_duration("1h2m3s"), Ok(Duration::from_secs(3723)));
-        assert_eq!(
-            parse_duration("99999999999999999h"),
-            Err("`99999999999999999h` is longer than a week".to_owned())
-        );
-        assert!(parse_duration("8d").is_err());
-        assert!(parse_duration("999999999999").is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+use crate::cluster::spec::PortMapping;
 use crate::digest::Digest;
 
 /// The complete default file, printed by `kdind config defaults`.
@@ -137,6 +138,31 @@ pub struct Config {
     pub preload: PreloadSpec,
     /// `[minikube] args`: extra words for `minikube start`.
     pub minikube_args: Vec<String>,
+    /// `[kubelet] extra_config`: `KEY=VALUE` settings for the kubelet.
+    pub kubelet_extra_config: Vec<String>,
+    /// `[cluster]`: what `kdind up` makes of the node.
+    pub cluster: ClusterSpec,
+}
+
+/// `[cluster]`: the settings of `kdind up` a team keeps with its repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// How long `up` and `start` wait for the node to be Ready.
+    pub wait: std::time::Duration,
+    /// Node ports published on the host.
+    pub ports: Vec<PortMapping>,
+}
+
+impl Config {
+    /// The words `minikube start` gets from this file: the kubelet's settings as
+    /// `--extra-config=kubelet.KEY=VALUE`, then `[minikube] args` (which may override them).
+    pub fn minikube_start_args(&self) -> Vec<String> {
+        self.kubelet_extra_config
+            .iter()
+            .map(|setting| format!("--extra-config=kubelet.{setting}"))
+            .chain(self.minikube_args.iter().cloned())
+            .collect()
+    }
 }
 
 /// `[preload]`: the images carried in the node image and loaded at its first start.
@@ -170,6 +196,21 @@ struct RawConfig {
     artifacts: BTreeMap<String, RawArtifact>,
     preload: Option<RawPreload>,
     minikube: Option<RawMinikube>,
+    kubelet: Option<RawKubelet>,
+    cluster: Option<RawCluster>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKubelet {
+    extra_config: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    wait: Option<String>,
+    ports: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -201,16 +242,37 @@ impl Config {
         Self::from_layers(None).expect("the built-in assets/kdind.toml is valid")
     }
 
-    /// Load `path` over the defaults; `None` gives the defaults.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let Some(path) = path else {
-            return Ok(Self::defaults());
+    /// Load `path` over the defaults (`None`: the defaults alone), then a
+    /// `--kubernetes-version` from the command line over both.
+    pub fn load(
+        path: Option<&Path>,
+        kubernetes_version: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            None => Self::defaults(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
+                    path: path.to_owned(),
+                    cause,
+                })?;
+                Self::from_layers(Some((&path.display().to_string(), &text)))?
+            }
         };
-        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
-            path: path.to_owned(),
-            cause,
-        })?;
-        Self::from_layers(Some((&path.display().to_string(), &text)))
+        if let Some(version) = kubernetes_version {
+            check_kubernetes_version(version).map_err(|message| ConfigError::Invalid {
+                origin: "--kubernetes-version".to_owned(),
+                message,
+            })?;
+            config.kubernetes_version = version.to_owned();
+            for (name, spec) in config.artifacts.iter_mut() {
+                if name.follows_kubernetes() {
+                    spec.version = version.to_owned();
+                    // A pin is for the version it was written for.
+                    spec.sha256.clear();
+                }
+            }
+        }
+        Ok(config)
     }
 
     /// Parse a user's file given as text, over the defaults.
@@ -239,6 +301,15 @@ impl Config {
         if let Some(theirs) = user.minikube {
             let ours = merged.minikube.get_or_insert_with(RawMinikube::default);
             merge_option(&mut ours.args, theirs.args);
+        }
+        if let Some(theirs) = user.kubelet {
+            let ours = merged.kubelet.get_or_insert_with(RawKubelet::default);
+            merge_option(&mut ours.extra_config, theirs.extra_config);
+        }
+        if let Some(theirs) = user.cluster {
+            let ours = merged.cluster.get_or_insert_with(RawCluster::default);
+            merge_option(&mut ours.wait, theirs.wait);
+            merge_option(&mut ours.ports, theirs.ports);
         }
         if let Some(theirs) = user.preload {
             let ours = merged.preload.get_or_insert_with(RawPreload::default);
@@ -397,8 +468,35 @@ fn resolve(origin: &str, raw: RawConfig) -> Result<Config, ConfigError> {
             "[minikube] args: `{bad}` must be one word without spaces (give each its own entry)"
         )));
     }
+    let kubelet_extra_config = raw
+        .kubelet
+        .and_then(|kubelet| kubelet.extra_config)
+        .unwrap_or_default();
+    if let Some(bad) = kubelet_extra_config.iter().find(|setting| {
+        !matches!(setting.split_once('='), Some((key, _)) if !key.is_empty())
+            || setting.chars().any(char::is_whitespace)
+    }) {
+        return Err(invalid(format!(
+            "[kubelet] extra_config: `{bad}` must be KEY=VALUE without spaces, as the kubelet's flag is named (e.g. max-pods=50)"
+        )));
+    }
+    let raw_cluster = raw.cluster.unwrap_or_default();
+    let wait = raw_cluster
+        .wait
+        .ok_or_else(|| invalid("[cluster] `wait` is missing".to_owned()))?;
+    let wait =
+        parse_duration(&wait).map_err(|message| invalid(format!("[cluster] wait: {message}")))?;
+    let ports = raw_cluster
+        .ports
+        .unwrap_or_default()
+        .iter()
+        .map(|port| port.parse::<PortMapping>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| invalid(format!("[cluster] ports: {message}")))?;
     Ok(Config {
         minikube_args,
+        kubelet_extra_config,
+        cluster: ClusterSpec { wait, ports },
         kubernetes_version,
         base_image,
         artifacts,
@@ -407,6 +505,46 @@ fn resolve(origin: &str, raw: RawConfig) -> Result<Config, ConfigError> {
             images,
         },
     })
+}
+
+/// `90s`, `5m`, `1h`, `1m30s` or plain seconds: each unit at most once, hours before
+/// minutes before seconds, at most a week.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    const WEEK: u64 = 7 * 24 * 3600;
+    let bad = || format!("`{text}` is not a duration: use e.g. 90s, 5m, 1h or 1m30s");
+    let too_long = || format!("`{text}` is longer than a week");
+    if let Ok(seconds) = text.parse::<u64>() {
+        if seconds > WEEK {
+            return Err(too_long());
+        }
+        return Ok(std::time::Duration::from_secs(seconds));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    // The units still allowed: each comes once, in this order.
+    let mut units = [('h', 3600u64), ('m', 60), ('s', 1)].as_slice();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let value: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        let at = units
+            .iter()
+            .position(|(unit, _)| *unit == c)
+            .ok_or_else(bad)?;
+        let seconds = value.checked_mul(units[at].1).ok_or_else(too_long)?;
+        total = total.checked_add(seconds).ok_or_else(too_long)?;
+        units = &units[at + 1..];
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    if total > WEEK {
+        return Err(too_long());
+    }
+    Ok(std::time::Duration::from_secs(total))
 }
 
 fn check_kubernetes_version(version: &str) -> Result<(), String> {
@@ -477,6 +615,27 @@ pub fn expand(template: &str, version: &str, arch: Arch) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("20"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("1h1h").is_err());
+        assert!(parse_duration("30s1m").is_err());
+        assert_eq!(parse_duration("1h2m3s"), Ok(Duration::from_secs(3723)));
+        assert_eq!(
+            parse_duration("99999999999999999h"),
+            Err("`99999999999999999h` is longer than a week".to_owned())
+        );
+        assert!(parse_duration("8d").is_err());
+        assert!(parse_duration("999999999999").is_err());
+    }
 
     fn user(text: &str) -> Result<Config, ConfigError> {
         Config::from_user_text("kdind.toml", text)
@@ -586,6 +745,72 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("unknown artifact `helm`"), "{error}");
+    }
+
+    #[test]
+    fn the_cluster_section_gives_up_its_wait_and_ports() {
+        let defaults = Config::defaults();
+        assert_eq!(defaults.cluster.wait, std::time::Duration::from_secs(300));
+        assert!(defaults.cluster.ports.is_empty());
+        let config =
+            user("[cluster]\nwait = \"10m\"\nports = [\"8080:30080\", \"0.0.0.0:53:30053/udp\"]\n")
+                .unwrap();
+        assert_eq!(config.cluster.wait, std::time::Duration::from_secs(600));
+        let ports: Vec<String> = config
+            .cluster
+            .ports
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(ports, ["127.0.0.1:8080:30080/tcp", "0.0.0.0:53:30053/udp"]);
+        let error = user("[cluster]\nports = [\"8080\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("[cluster] ports"), "{error}");
+        let error = user("[cluster]\nwait = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("[cluster] wait"), "{error}");
+    }
+
+    #[test]
+    fn kubelet_settings_become_minikube_extra_config_before_the_users_args() {
+        let config = user(
+            "[kubelet]\nextra_config = [\"max-pods=50\"]\n[minikube]\nargs = [\"--extra-config=kubelet.max-pods=60\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.minikube_start_args(),
+            [
+                "--extra-config=kubelet.max-pods=50",
+                "--extra-config=kubelet.max-pods=60"
+            ]
+        );
+        for bad in ["max-pods", "=50", "max pods=50"] {
+            let error = user(&format!("[kubelet]\nextra_config = [\"{bad}\"]\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("KEY=VALUE"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_kubernetes_version_flag_overrides_the_file_and_drops_stale_pins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kdind.toml");
+        let pin = "a".repeat(64);
+        std::fs::write(
+            &path,
+            format!("[artifacts.kubelet]\nsha256 = {{ amd64 = \"{pin}\" }}\n"),
+        )
+        .unwrap();
+        let config = Config::load(Some(&path), Some("v1.34.2")).unwrap();
+        assert_eq!(config.kubernetes_version, "v1.34.2");
+        assert_eq!(config.version_of(ArtifactName::Kubelet), "v1.34.2");
+        assert!(config.artifact(ArtifactName::Kubelet).sha256.is_empty());
+        assert_eq!(config.version_of(ArtifactName::Minikube), "v1.38.1");
+        let error = Config::load(None, Some("1.34")).unwrap_err().to_string();
+        assert!(error.contains("--kubernetes-version"), "{error}");
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct ArtifactSource {
     pub arch: Option<Arch>,
     /// None means the default cache directory.
     pub cache_dir: Option<PathBuf>,
+    /// Over kdind.toml's `kubernetes_version`.
+    pub kubernetes_version: Option<String>,
 }
 
 /// `kdind build`.
@@ -62,10 +64,11 @@ pub struct UpSettings {
     pub source: ArtifactSource,
     /// Run this image instead of the one kdind.toml describes.
     pub image: Option<String>,
-    pub wait: Duration,
+    /// Over kdind.toml's `[cluster] wait`.
+    pub wait: Option<Duration>,
     pub api_port: Option<u16>,
     pub listen_address: IpAddr,
-    /// Node ports published on the host (`--port`).
+    /// Node ports published on the host (`--port`); empty leaves kdind.toml's.
     pub ports: Vec<PortMapping>,
     pub privileged_mode: PrivilegedMode,
     pub retain: bool,

@@ -166,6 +166,8 @@ pub struct NodeRequest<'a> {
     pub ports: &'a [PortMapping],
     /// `KEY=value` proxy settings for the node (`proxy_environment`).
     pub proxy: &'a [String],
+    /// The wait `up` has, recorded for `start`.
+    pub wait: std::time::Duration,
 }
 
 pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
@@ -193,6 +195,7 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
             request.listen_address.to_owned(),
         ),
         (labels::IMAGE.to_owned(), request.image.to_owned()),
+        (labels::WAIT.to_owned(), request.wait.as_secs().to_string()),
     ]);
     if let Some(path) = request.kubeconfig {
         node_labels.insert(labels::KUBECONFIG.to_owned(), path.to_owned());
@@ -280,6 +283,7 @@ mod tests {
             network_id: "0123abcd",
             ports: &[],
             proxy: &[],
+            wait: std::time::Duration::from_secs(300),
         }
     }
 

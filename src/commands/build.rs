@@ -16,7 +16,10 @@ use crate::progress::Printer;
 use crate::settings::{BuildAction, BuildSettings, OutputFormat};
 
 pub async fn run(printer: &Printer, settings: BuildSettings) -> Result<ExitStatus> {
-    let mut config = Config::load(settings.source.config.as_deref())?;
+    let mut config = Config::load(
+        settings.source.config.as_deref(),
+        settings.source.kubernetes_version.as_deref(),
+    )?;
     if let Some(base_image) = &settings.base_image {
         config.base_image = base_image.clone();
     }

@@ -13,9 +13,20 @@ use crate::docker::Engine;
 use crate::progress::Printer;
 use crate::provider::{find_node, wait_until_ready};
 
-pub async fn run(printer: &Printer, cluster: &ClusterName, wait: Duration) -> Result<ExitStatus> {
+/// `wait` None: the wait `up` had (its label), else 5 minutes.
+pub async fn run(
+    printer: &Printer,
+    cluster: &ClusterName,
+    wait: Option<Duration>,
+) -> Result<ExitStatus> {
     let engine = Engine::connect().await?;
     let node = find_node(&engine, cluster).await?;
+    let wait = wait
+        .or_else(|| {
+            let seconds = node.labels.get(labels::WAIT)?.parse().ok()?;
+            Some(Duration::from_secs(seconds))
+        })
+        .unwrap_or(Duration::from_secs(300));
     if node.state == "running" {
         printer.note(format!("cluster {cluster} is already running"));
         return Ok(ExitStatus::Success);

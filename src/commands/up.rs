@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{output, ExitStatus, Interrupted};
 use crate::cluster::labels::{self, Labels};
+use crate::cluster::spec::PortMapping;
 use crate::cluster::{kubeconfig, spec, ClusterName};
 use crate::config::Config;
 use crate::docker::Engine;
@@ -63,12 +64,6 @@ pub async fn run(printer: &Printer, settings: UpSettings) -> Result<ExitStatus> 
             "--listen-address {listen} publishes the API server and the inner docker (TLS, client certificates) beyond this machine"
         ));
     }
-    for mapping in settings.ports.iter().filter(|m| !m.address.is_loopback()) {
-        printer.warn(format!(
-            "--port {mapping} publishes node port {} beyond this machine, with no authentication of kdind's",
-            mapping.node_port
-        ));
-    }
 
     let created = Mutex::new(Created::default());
     let started = Instant::now();
@@ -117,8 +112,18 @@ async fn create_and_wait(
     let cluster: &ClusterName = &settings.cluster;
     // Read once: it describes the image, and its `[minikube] args` go to the node's
     // `minikube start`.
-    let config = Config::load(settings.source.config.as_deref())?;
-    let minikube_args = config.minikube_args.join(" ");
+    let config = Config::load(
+        settings.source.config.as_deref(),
+        settings.source.kubernetes_version.as_deref(),
+    )?;
+    let minikube_args = config.minikube_start_args().join(" ");
+    let wait = settings.wait.unwrap_or(config.cluster.wait);
+    let ports = if settings.ports.is_empty() {
+        &config.cluster.ports
+    } else {
+        &settings.ports
+    };
+    warn_beyond_loopback(ports, printer);
     let (image, kubernetes_version) = match &settings.image {
         Some(reference) => {
             let info = engine.image(reference).await?.with_context(|| {
@@ -181,14 +186,15 @@ async fn create_and_wait(
         kubeconfig: Some(&kubeconfig_label),
         minikube_args: &minikube_args,
         privileged_mode: settings.privileged_mode,
-        ports: &settings.ports,
+        ports,
+        wait,
         proxy: &proxy,
     };
     let warn = |text: &str| printer.warn(text);
     let node = provider::provision(engine, &plan, &free_port, &warn, created).await?;
 
     let node_kubeconfig =
-        provider::wait_until_ready(engine, &node.container, settings.wait, printer, 0).await?;
+        provider::wait_until_ready(engine, &node.container, wait, printer, 0).await?;
 
     let server = format!("https://{}", spec::host_port(&listen, node.api_port));
     let context = node.container.clone();
@@ -211,6 +217,18 @@ async fn create_and_wait(
         security: node.security.as_str(),
         seconds: 0.0,
     })
+}
+
+fn warn_beyond_loopback(ports: &[PortMapping], printer: &Printer) {
+    for mapping in ports
+        .iter()
+        .filter(|mapping| !mapping.address.is_loopback())
+    {
+        printer.warn(format!(
+            "port {mapping} publishes node port {} beyond this machine, with no authentication of kdind's",
+            mapping.node_port
+        ));
+    }
 }
 
 /// A port nothing listens on now, on the address the node will be published on.

@@ -42,6 +42,8 @@ pub struct Plan<'a> {
     pub ports: &'a [PortMapping],
     /// Proxy settings for the node, `KEY=value`.
     pub proxy: &'a [String],
+    /// The wait `up` has, recorded for `start`.
+    pub wait: std::time::Duration,
 }
 
 /// The node this run created and started.
@@ -114,6 +116,7 @@ pub async fn provision<E: NodeEngine>(
             network_id: &network_id,
             ports: plan.ports,
             proxy: plan.proxy,
+            wait: plan.wait,
         };
         let container = spec::spec(&request, security);
         let started = match engine.create_container(&container).await {
@@ -371,6 +374,7 @@ mod tests {
             privileged_mode: mode,
             ports: &[],
             proxy: &[],
+            wait: std::time::Duration::from_secs(300),
         }
     }
 
