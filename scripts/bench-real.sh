@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The real boot's numbers: `kdind up` to Ready with real Kubernetes, stage by stage, the
-# node image's size with and without preloaded images, and the idle node's memory. Writes
+# node image's size with and without preloaded images, the idle node's memory, and
+# `kdind load` against `docker save | docker exec -i NODE docker load` on the same image. Writes
 # the section "The real boot" of BENCHMARKS.md (scripts/bench.sh keeps it when it rewrites
 # the rest).
 #
@@ -85,6 +86,33 @@ say "the idle node's memory (after 60 s)"
 sleep 60
 memory="$(docker stats --no-stream --format '{{.MemUsage}}' "kdind-$name")"
 
+say "kdind load against docker save | docker exec -i docker load (200 MiB image, $runs runs each)"
+mkdir -p "$work/load"
+head -c 200M /dev/urandom >"$work/load/blob"
+printf 'FROM scratch\nCOPY blob /blob\n' >"$work/load/Dockerfile"
+DOCKER_BUILDKIT=0 docker build -q -t kdind-bench/load:1 "$work/load" >/dev/null
+forget() { docker exec "kdind-$name" docker rmi -f kdind-bench/load:1 >/dev/null 2>&1 || true; }
+seconds() { # command... -> wall seconds
+  local begin
+  begin=$(date +%s.%N)
+  "$@" >/dev/null 2>&1
+  python3 -c "print('%.2f' % ($(date +%s.%N) - $begin))"
+}
+load_kdind=()
+load_cli=()
+for _ in $(seq 1 "$runs"); do
+  forget
+  load_kdind+=("$(seconds "$kdind" -q load --name "$name" kdind-bench/load:1)")
+  forget
+  load_cli+=("$(seconds bash -c "docker save kdind-bench/load:1 | docker exec -i kdind-$name docker load")")
+done
+forget
+docker rmi kdind-bench/load:1 >/dev/null
+median_of() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+load_kdind_median="$(median_of "${load_kdind[@]}")"
+load_cli_median="$(median_of "${load_cli[@]}")"
+load_ratio="$(python3 -c "print('%.2f' % ($load_kdind_median / $load_cli_median))")"
+
 section="$work/section.md"
 cat >"$section" <<MD
 ## The real boot
@@ -105,6 +133,9 @@ scripts/bench-real.sh ~/.cache/kdind/mirror
 | node image with preloaded images ($preloaded images) | $size_on MiB |
 | node image without them | $size_off MiB |
 | idle node's memory (\`docker stats\`, 60 s after Ready) | $memory |
+| \`kdind load\` of a 200 MiB image into the node (median of $runs) | $load_kdind_median s (runs: ${load_kdind[*]}) |
+| \`docker save IMAGE \| docker exec -i NODE docker load\`, same image (median of $runs) | $load_cli_median s (runs: ${load_cli[*]}) |
+| ratio kdind / docker CLI (target at most 1.0) | $load_ratio |
 
 Where the seconds go (median of the runs; each stage from its phase line to the next one's,
 as \`kdind up\` shows them):

@@ -20,6 +20,9 @@
 #               eviction, no image garbage collection, swap tolerated, conntrack untouched)
 #   proxy       the node's docker pulls through the proxy from kdind up's environment (a
 #               recording proxy beside the node sees the request); NO_PROXY extended
+#   jenkins     the Jenkins recipe's build and deploy stages (ci/jenkins/pipeline.sh): a
+#               builder container beside the node builds into the cluster through
+#               `kdind env --internal`, kubectl there rolls the Deployment out
 #   internal    a sibling container on the kdind network reaches the API server through
 #               `kdind kubeconfig --internal`, TLS verified
 #   restart     `docker restart` of the node brings the same cluster back Ready, same ports
@@ -235,6 +238,37 @@ if DOCKER_BUILDKIT=0 docker build -q -t kdind-e2e/proxy:1 "$work/app" >/dev/null
   fi
 else
   not_ok proxy "$(cat "$work/proxy.err")"
+fi
+
+step "the Jenkins recipe: build beside the node, deploy with kubectl"
+cat >"$work/app/deploy.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: e2e-jenkins
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: e2e-jenkins
+  template:
+    metadata:
+      labels:
+        app: e2e-jenkins
+    spec:
+      containers:
+        - name: app
+          image: "@APP_IMAGE@"
+          imagePullPolicy: Never
+          args: [serve, "8080"]
+YAML
+jenkins=(env KDIND="$kdind" KDIND_NAME="$name" APP_DIR="$work/app" APP_IMAGE=kdind-e2e/jenkins:1
+  MANIFEST="$work/app/deploy.yaml" "$here/ci/jenkins/pipeline.sh")
+if "${jenkins[@]}" build >"$work/jenkins.out" 2>&1 && "${jenkins[@]}" deploy >>"$work/jenkins.out" 2>&1 &&
+  [ "$("${kubectl[@]}" get deployment e2e-jenkins -o 'jsonpath={.status.readyReplicas}')" = 1 ]; then
+  ok jenkins "$(grep -E '^built |successfully rolled out' "$work/jenkins.out" | tr '\n' ' ')"
+else
+  not_ok jenkins "$(tail -n 20 "$work/jenkins.out")"
 fi
 
 step "a sibling container on the kdind network, through kdind kubeconfig --internal"

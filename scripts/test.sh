@@ -12,12 +12,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 # Every shell script of the project: the scripts, the node's entrypoint and helpers, the
-# kube-proxy image's helper, the stand-ins and CI's entry point.
+# kube-proxy image's helper, the stand-ins, the CI recipes' steps and CI's entry point.
 step "shellcheck"
 if command -v shellcheck >/dev/null; then
   mapfile -t scripts < <(
     {
-      printf '%s\n' scripts/*.sh scripts/upstream/* .ci/run tests/fixtures/standin/*
+      printf '%s\n' scripts/*.sh scripts/upstream/* .ci/run tests/fixtures/standin/* ci/*/*.sh
       find assets/rootfs -type f -perm -u+x
     } | sort -u
   )

@@ -55,16 +55,15 @@ impl Engine {
             .start_exec(&id, Some(options))
             .await
             .map_err(self.call_error(action.clone()))?;
-        let bollard::exec::StartExecResults::Attached {
-            mut output,
-            mut input,
-        } = started
-        else {
+        let bollard::exec::StartExecResults::Attached { mut output, input } = started else {
             return Err(self.call_error(action)(bollard::errors::Error::IOError {
                 err: std::io::Error::other("the engine started the command detached"),
             }));
         };
         let writing = async move {
+            // The body comes in whatever pieces its source makes (an export arrives in
+            // pieces of a few KiB): gathered into large writes, as `docker exec -i` does.
+            let mut input = tokio::io::BufWriter::with_capacity(1 << 20, input);
             let mut body = std::pin::pin!(body);
             while let Some(piece) = body.next().await {
                 input.write_all(&piece?).await?;

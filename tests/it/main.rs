@@ -11,4 +11,5 @@ mod http_server;
 mod image;
 mod lifecycle;
 mod list;
+mod recipes;
 mod support;
