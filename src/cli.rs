@@ -242,8 +242,16 @@ pub struct UpArgs {
 
     /// The host address the API server and the inner docker's TLS port are published on.
     /// Anything but a loopback address exposes the cluster to the network (kdind warns).
-    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
-    pub listen_address: std::net::IpAddr,
+    /// [default: 127.0.0.1; all of the engine host's addresses when the engine is remote]
+    #[arg(long, value_name = "ADDRESS")]
+    pub listen_address: Option<std::net::IpAddr>,
+
+    /// The name or address clients reach the published ports by, written into the
+    /// kubeconfig and `kdind env` and into the API server's and inner docker's certificates
+    /// [default: the engine's host for a remote engine (DOCKER_HOST=tcp://HOST:PORT or the
+    /// Docker context), else the listen address].
+    #[arg(long, value_name = "HOST")]
+    pub server_host: Option<String>,
 
     /// Publish a node port on the host: [ADDRESS:]HOST_PORT:NODE_PORT[/tcp|udp], e.g.
     /// `8080:30080` for a NodePort Service on 30080. Repeatable; replaces `[cluster] ports`
@@ -446,6 +454,7 @@ impl From<UpArgs> for UpSettings {
             wait: args.wait,
             api_port: args.api_port,
             listen_address: args.listen_address,
+            server_host: args.server_host,
             ports: args.ports,
             privileged_mode: args.privileged_mode.into(),
             retain: args.retain,

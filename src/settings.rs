@@ -67,7 +67,10 @@ pub struct UpSettings {
     /// Over kdind.toml's `[cluster] wait`.
     pub wait: Option<Duration>,
     pub api_port: Option<u16>,
-    pub listen_address: IpAddr,
+    /// None: 127.0.0.1, or 0.0.0.0 for a remote engine.
+    pub listen_address: Option<IpAddr>,
+    /// None: the remote engine's host, else the listen address.
+    pub server_host: Option<String>,
     /// Node ports published on the host (`--port`); empty leaves kdind.toml's.
     pub ports: Vec<PortMapping>,
     pub privileged_mode: PrivilegedMode,

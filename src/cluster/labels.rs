@@ -18,6 +18,8 @@ pub const VERSION: &str = "dev.kdind.version";
 pub const API_PORT: &str = "dev.kdind.api-port";
 pub const DOCKER_PORT: &str = "dev.kdind.docker-port";
 pub const LISTEN_ADDRESS: &str = "dev.kdind.listen-address";
+/// The name or address clients reach those ports by (a remote engine's host).
+pub const SERVER_HOST: &str = "dev.kdind.server-host";
 /// The seconds `up` waited at most, which `start` waits too.
 pub const WAIT: &str = "dev.kdind.wait";
 /// The user's published ports (`up --port`), canonical and comma-separated.

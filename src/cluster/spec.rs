@@ -156,6 +156,8 @@ pub struct NodeRequest<'a> {
     pub image: &'a str,
     pub kubernetes_version: &'a str,
     pub listen_address: &'a str,
+    /// What clients reach the published ports by (kubeconfig, `kdind env`, certificates).
+    pub server_host: &'a str,
     pub api_port: u16,
     pub docker_port: u16,
     pub kubeconfig: Option<&'a str>,
@@ -182,7 +184,7 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
             labels::API_ENDPOINT.to_owned(),
             format!(
                 "https://{}",
-                host_port(request.listen_address, request.api_port)
+                host_port(request.server_host, request.api_port)
             ),
         ),
         (labels::API_PORT.to_owned(), request.api_port.to_string()),
@@ -193,6 +195,10 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
         (
             labels::LISTEN_ADDRESS.to_owned(),
             request.listen_address.to_owned(),
+        ),
+        (
+            labels::SERVER_HOST.to_owned(),
+            request.server_host.to_owned(),
         ),
         (labels::IMAGE.to_owned(), request.image.to_owned()),
         (labels::WAIT.to_owned(), request.wait.as_secs().to_string()),
@@ -214,7 +220,10 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
         container_port: mapping.node_port,
         protocol: mapping.protocol.to_owned(),
     }));
-    let mut env = vec![format!("KDIND_NODE_NAME={container}")];
+    let mut env = vec![
+        format!("KDIND_NODE_NAME={container}"),
+        format!("KDIND_SERVER_HOST={}", request.server_host),
+    ];
     if !request.minikube_args.is_empty() {
         env.push(format!("KDIND_MINIKUBE_ARGS={}", request.minikube_args));
     }
@@ -276,6 +285,7 @@ mod tests {
             image: "kdind/node:v1.35.1-abc",
             kubernetes_version: "v1.35.1",
             listen_address: "127.0.0.1",
+            server_host: "127.0.0.1",
             api_port: 41000,
             docker_port: 41001,
             kubeconfig: Some("/home/u/.kube/config"),
@@ -405,7 +415,11 @@ mod tests {
         assert_eq!(node.labels["dev.kdind.api-port"], "41000");
         assert_eq!(node.labels["dev.kdind.docker-port"], "41001");
         assert_eq!(node.labels["dev.kdind.kubeconfig"], "/home/u/.kube/config");
-        assert_eq!(node.env, ["KDIND_NODE_NAME=kdind-dev"]);
+        assert_eq!(
+            node.env,
+            ["KDIND_NODE_NAME=kdind-dev", "KDIND_SERVER_HOST=127.0.0.1"]
+        );
+        assert_eq!(node.labels["dev.kdind.server-host"], "127.0.0.1");
         assert!(node.ports.iter().all(|port| port.host_ip == "127.0.0.1"));
         assert_eq!(
             node.ports

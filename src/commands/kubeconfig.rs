@@ -36,7 +36,11 @@ fn addresses(node: &ContainerInfo, internal: bool) -> Result<Addresses> {
             )
         })
     };
-    let listen = label(labels::LISTEN_ADDRESS)?;
+    // Nodes made before the server host was recorded are reached on their listen address.
+    let listen = match node.labels.get(labels::SERVER_HOST) {
+        Some(host) => host.clone(),
+        None => label(labels::LISTEN_ADDRESS)?,
+    };
     let api_port: u16 = label(labels::API_PORT)?
         .parse()
         .context("bad api-port label")?;

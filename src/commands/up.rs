@@ -58,11 +58,15 @@ pub async fn run(printer: &Printer, settings: UpSettings) -> Result<ExitStatus> 
             node.state
         );
     }
-    let listen = settings.listen_address.to_string();
-    if !spec::is_loopback(&listen) {
-        printer.warn(format!(
+    let (listen, _) = addresses(&engine, &settings);
+    match (engine.remote_host(), settings.listen_address) {
+        (Some(remote), None) => printer.warn(format!(
+            "the engine is on {remote}, not this machine: the API server and the inner docker are published on all of its addresses, so they are reachable beyond it (both require client certificates; --listen-address narrows it)"
+        )),
+        _ if !spec::is_loopback(&listen) => printer.warn(format!(
             "--listen-address {listen} publishes the API server and the inner docker (TLS, client certificates) beyond this machine"
-        ));
+        )),
+        _ => {}
     }
 
     let created = Mutex::new(Created::default());
@@ -175,13 +179,14 @@ async fn create_and_wait(
                 .join(", ")
         ));
     }
-    let listen = settings.listen_address.to_string();
+    let (listen, server_host) = addresses(engine, settings);
     let kubeconfig_label = kubeconfig_path.display().to_string();
     let plan = Plan {
         cluster,
         image: &image,
         kubernetes_version: &kubernetes_version,
         listen_address: &listen,
+        server_host: &server_host,
         api_port: settings.api_port,
         kubeconfig: Some(&kubeconfig_label),
         minikube_args: &minikube_args,
@@ -191,12 +196,18 @@ async fn create_and_wait(
         proxy: &proxy,
     };
     let warn = |text: &str| printer.warn(text);
-    let node = provider::provision(engine, &plan, &free_port, &warn, created).await?;
+    let choose_port = |address: &str| match engine.remote_host() {
+        // Nothing here can tell which ports are free on the engine's host: a random one,
+        // and another when the engine says it is taken.
+        Some(_) => Ok(random_port()),
+        None => free_port(address),
+    };
+    let node = provider::provision(engine, &plan, &choose_port, &warn, created).await?;
 
     let node_kubeconfig =
         provider::wait_until_ready(engine, &node.container, wait, printer, 0).await?;
 
-    let server = format!("https://{}", spec::host_port(&listen, node.api_port));
+    let server = format!("https://{}", spec::host_port(&server_host, node.api_port));
     let context = node.container.clone();
     super::merge_kubeconfig(
         kubeconfig_path.to_owned(),
@@ -211,7 +222,7 @@ async fn create_and_wait(
         image,
         kubernetes_version,
         api_server: server,
-        docker_host: format!("tcp://{}", spec::host_port(&listen, node.docker_port)),
+        docker_host: format!("tcp://{}", spec::host_port(&server_host, node.docker_port)),
         kubeconfig: kubeconfig_path.display().to_string(),
         context,
         security: node.security.as_str(),
@@ -229,6 +240,34 @@ fn warn_beyond_loopback(ports: &[PortMapping], printer: &Printer) {
             mapping.node_port
         ));
     }
+}
+
+/// Where the node's ports are published, and the name or address clients reach them by:
+/// a remote engine publishes on all of its host's addresses and is reached by its host
+/// name; a local one on 127.0.0.1.
+fn addresses(engine: &Engine, settings: &UpSettings) -> (String, String) {
+    let remote = engine.remote_host();
+    let listen = settings.listen_address.unwrap_or_else(|| match remote {
+        Some(_) => std::net::IpAddr::from([0, 0, 0, 0]),
+        None => std::net::IpAddr::from([127, 0, 0, 1]),
+    });
+    let server_host = match (&settings.server_host, remote) {
+        (Some(host), _) => host.clone(),
+        (None, Some(remote)) => remote.to_owned(),
+        (None, None) if listen.is_unspecified() => "127.0.0.1".to_owned(),
+        (None, None) => listen.to_string(),
+    };
+    (listen.to_string(), server_host)
+}
+
+/// A port in 40000-59999, different on each call.
+fn random_port() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default();
+    let mixed = nanos.wrapping_mul(2_654_435_761) ^ std::process::id();
+    40_000 + (mixed % 20_000) as u16
 }
 
 /// A port nothing listens on now, on the address the node will be published on.

@@ -178,7 +178,7 @@ impl Engine {
             options = options.tail(&tail.to_string());
         }
         let id_owned = id.to_owned();
-        let endpoint = self.endpoint.host.clone();
+        let endpoint = self.endpoint.describe();
         let frames = self.docker.logs(id, Some(options.build()));
         futures_util::stream::unfold(
             (frames, String::new(), false),

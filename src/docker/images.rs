@@ -123,7 +123,7 @@ impl Engine {
     ) -> impl Stream<Item = Result<bytes::Bytes, EngineError>> + '_ {
         let docker = self.long_running();
         let action = format!("export {}", references.join(" "));
-        let endpoint = self.endpoint.host.clone();
+        let endpoint = self.endpoint.describe();
         let stream = docker.export_images(references);
         stream.map_err(move |cause| EngineError::Call {
             endpoint: endpoint.clone(),

@@ -33,6 +33,9 @@ pub enum EngineError {
     #[error("unsupported DOCKER_HOST {0:?}: kdind speaks to unix:// sockets and tcp:// endpoints")]
     UnsupportedHost(String),
 
+    #[error("cannot use the Docker context {name}: {message}")]
+    Context { name: String, message: String },
+
     #[error(
         "DOCKER_TLS_VERIFY is set but {path} is missing: put ca.pem, cert.pem and key.pem in \
          DOCKER_CERT_PATH (now {dir})"
@@ -165,7 +168,7 @@ impl Engine {
             }
         }
         let unreachable = |cause| EngineError::Unreachable {
-            endpoint: endpoint.host.clone(),
+            endpoint: endpoint.describe(),
             hint: endpoint.hint(),
             cause,
         };
@@ -229,7 +232,7 @@ impl Engine {
             };
             match classify_start_refusal(&message) {
                 Some(refusal) => EngineError::Refused {
-                    endpoint: self.endpoint.host.clone(),
+                    endpoint: self.endpoint.describe(),
                     action,
                     refusal,
                     message,
@@ -245,7 +248,7 @@ impl Engine {
     ) -> impl FnOnce(bollard::errors::Error) -> EngineError + '_ {
         let action = action.into();
         move |cause| EngineError::Call {
-            endpoint: self.endpoint.host.clone(),
+            endpoint: self.endpoint.describe(),
             action,
             cause,
         }
@@ -256,8 +259,15 @@ impl Engine {
         self.endpoint.host.starts_with("tcp://")
     }
 
-    pub fn host(&self) -> &str {
-        &self.endpoint.host
+    /// The engine's host name or address when it is off loopback: the ports it publishes
+    /// are reached there.
+    pub fn remote_host(&self) -> Option<&str> {
+        self.endpoint.remote_host()
+    }
+
+    /// The engine as messages name it (with its Docker context, if any).
+    pub fn host(&self) -> String {
+        self.endpoint.describe()
     }
 
     /// The engine's version and its API version.
@@ -340,6 +350,7 @@ mod tests {
                 cert: dir.path().join("cert.pem"),
                 key: dir.path().join("key.pem"),
             }),
+            context: None,
         };
         let error = Engine::connect_to(endpoint).await.unwrap_err();
         assert!(error.to_string().contains("ca.pem"), "{error}");

@@ -31,6 +31,7 @@ pub struct Plan<'a> {
     pub image: &'a str,
     pub kubernetes_version: &'a str,
     pub listen_address: &'a str,
+    pub server_host: &'a str,
     /// A fixed host port for the API server; None chooses a free one (and retries when it
     /// is taken before the node starts).
     pub api_port: Option<u16>,
@@ -109,6 +110,7 @@ pub async fn provision<E: NodeEngine>(
             image: plan.image,
             kubernetes_version: plan.kubernetes_version,
             listen_address: plan.listen_address,
+            server_host: plan.server_host,
             api_port,
             docker_port,
             kubeconfig: plan.kubeconfig,
@@ -368,6 +370,7 @@ mod tests {
             image: "kdind/node:test",
             kubernetes_version: "v1.35.1",
             listen_address: "127.0.0.1",
+            server_host: "127.0.0.1",
             api_port,
             kubeconfig: None,
             minikube_args: "",

@@ -12,4 +12,5 @@ mod image;
 mod lifecycle;
 mod list;
 mod recipes;
+mod remote;
 mod support;

@@ -1,7 +1,7 @@
 //! The CI recipes: the GitHub Action's steps (ci/github/action.sh) run against a real engine
 //! with a stand-in node, and the recipe files call their step scripts the way those scripts
 //! expect. (The Jenkins recipe's build and deploy need a real cluster: the real tier runs
-//! them.)
+//! them; the GitLab job's steps run against a remote engine in `remote.rs`.)
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -216,6 +216,28 @@ fn action_yml_declares_the_inputs_it_uses_and_runs_every_step_of_its_script() {
         assert!(
             up["env"][format!("INPUT_{variable}").as_str()].is_string(),
             "the up step does not pass INPUT_{variable}"
+        );
+    }
+}
+
+#[test]
+fn the_gitlab_job_runs_every_step_of_its_script_against_the_dind_service_with_tls() {
+    let text = std::fs::read_to_string(repository().join("ci/gitlab/kdind.gitlab-ci.yml")).unwrap();
+    let jobs: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let job = &jobs["kdind"];
+    assert_eq!(job["variables"]["DOCKER_HOST"], "tcp://docker:2376");
+    assert_eq!(job["variables"]["DOCKER_TLS_VERIFY"], "1");
+    assert_eq!(job["services"][0]["alias"], "docker");
+    let steps: Vec<&str> = ["script", "after_script"]
+        .iter()
+        .flat_map(|key| job[*key].as_sequence().unwrap())
+        .filter_map(|step| step.as_str())
+        .collect();
+    for step in ["up", "logs", "down"] {
+        let call = format!("ci/gitlab/job.sh {step}");
+        assert!(
+            steps.contains(&call.as_str()),
+            "no step runs `{call}`: {steps:?}"
         );
     }
 }
