@@ -29,6 +29,10 @@
 #               and kubeconfig
 #   stop-start  `kdind stop` keeps the cluster (listed as stopped), `kdind start` brings it
 #               back Ready with the same ports, the NodePort answering again
+#   remote      the node's own TLS docker as a remote engine, reached on the node's address
+#               (not loopback): `kdind up` there of a second, nested cluster, whose
+#               kubeconfig names that address and answers kubectl with TLS verified, whose
+#               `kdind env` builds into its docker, and whose `kdind down` leaves nothing
 #   logs        kdind logs collects real kubelet, cri-dockerd, dockerd and minikube logs
 #   down        kdind down leaves nothing behind
 #
@@ -48,6 +52,7 @@ node="kdind-$name"
 work="$(mktemp -d "${TMPDIR:-/tmp}/kdind-e2e-real.XXXXXX")"
 passed=0
 failed=0
+remote=()
 
 step() { printf '\n==> [e2e-real %4ss] %s\n' "$SECONDS" "$*" >&2; }
 ok() {
@@ -65,6 +70,7 @@ finish() {
 cleanup() {
   "$kdind" down --name "$name" >/dev/null 2>&1 || true
   docker rm -f "$name-sibling" "$name-proxy" >/dev/null 2>&1 || true
+  [ "${#remote[@]}" -eq 0 ] || "${remote[@]}" "$kdind" down --name "$name-remote" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -324,6 +330,36 @@ if "$kdind" stop --name "$name" >/dev/null 2>"$work/stop.err" &&
   ok stop-start "stopped (volume kept), started and Ready in $((SECONDS - started)) s, same ports, NodePort answering"
 else
   not_ok stop-start "$(cat "$work/stop.err" "$work/start.err" 2>/dev/null | tail -n 20) state=${state:-?} answer=${answer:-}"
+fi
+
+step "a remote engine: the node's own docker, on the node's address"
+node_ip="$(docker inspect --format '{{(index .NetworkSettings.Networks "kdind").IPAddress}}' "$node")"
+cert_path="$(
+  eval "$("$kdind" env --name "$name")"
+  echo "$DOCKER_CERT_PATH"
+)"
+mkdir -p "$work/remote"
+remote=(env DOCKER_HOST="tcp://$node_ip:2376" DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH="$cert_path"
+  HOME="$work/remote" XDG_CONFIG_HOME="$work/remote/config" KUBECONFIG="$work/remote/kubeconfig")
+started=$SECONDS
+if "$kdind" load --name "$name" "$image" >"$work/remote.out" 2>&1 &&
+  "${remote[@]}" "$kdind" up --name "$name-remote" --image "$image" --wait 10m >>"$work/remote.out" 2>&1; then
+  server="$(sed -n 's/^ *server: //p' "$work/remote/kubeconfig" | head -n1)"
+  nodes="$("${remote[@]}" kubectl --request-timeout=20s get nodes --no-headers 2>&1)"
+  built="$(
+    eval "$("${remote[@]}" "$kdind" env --name "$name-remote")"
+    DOCKER_BUILDKIT=0 docker build -q -t kdind-e2e/remote:1 "$work/app" 2>&1 &&
+      docker image inspect --format '{{.Id}}' kdind-e2e/remote:1 2>&1
+  )"
+  "${remote[@]}" "$kdind" down --name "$name-remote" >>"$work/remote.out" 2>&1
+  left="$("${remote[@]}" docker ps -aq --filter label=dev.kdind.cluster 2>&1; "${remote[@]}" docker volume ls -q --filter label=dev.kdind.cluster 2>&1)"
+  if [[ "$server" == "https://$node_ip:"* && "$nodes" == *" Ready "* && "$built" == *sha256:* && -z "$left" ]]; then
+    ok remote "up in $((SECONDS - started)) s (image loaded first) on $node_ip: kubeconfig $server, kubectl: $nodes; built ${built##*$'\n'}; down left nothing"
+  else
+    not_ok remote "server=$server nodes=$nodes built=$built left=$left $(tail -n 20 "$work/remote.out")"
+  fi
+else
+  not_ok remote "$(tail -n 30 "$work/remote.out")"
 fi
 
 step "kdind logs"

@@ -4,59 +4,14 @@
 //! check the lifecycle around it: ports, kubeconfigs, TLS to the inner docker, the
 //! sibling network, the wait, and clean-up.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    engine_objects_lock, kdind, run, standin_image, text, unique, Docker, Standins,
+    engine_objects_lock, exports, kdind, run, standin_image, text, unique, value, Docker, Standins,
+    User,
 };
-
-/// An isolated user: own kubeconfig, own config directory for `kdind env`.
-struct User {
-    home: tempfile::TempDir,
-}
-
-impl User {
-    fn new() -> Self {
-        Self {
-            home: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.home.path().join("kube/config")
-    }
-
-    fn kdind(&self, args: &[&str]) -> Command {
-        let mut command = kdind();
-        command
-            .env("HOME", self.home.path())
-            .env("KUBECONFIG", self.kubeconfig())
-            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
-            .env("KDIND_CACHE_DIR", self.home.path().join("cache"))
-            .args(args);
-        command
-    }
-
-    fn up(&self, name: &str, image: &str, extra: &[&str]) -> (Output, String) {
-        let mut args = vec!["up", "--name", name, "--image", image];
-        args.extend_from_slice(extra);
-        run(&mut self.kdind(&args))
-    }
-
-    fn down(&self, name: &str) -> (Output, String) {
-        run(&mut self.kdind(&["down", "--name", name]))
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .env("KUBECONFIG", self.kubeconfig())
-            .args(args)
-            .output()
-            .expect("run kubectl")
-    }
-}
 
 /// Objects on the engine labelled with this cluster's name.
 fn leftovers(docker: &Docker, name: &str) -> String {
@@ -215,21 +170,6 @@ fn engine_up_builds_publishes_on_loopback_merges_the_kubeconfig_and_down_removes
 }
 
 /// The `export` lines of `kdind env`, as pairs.
-fn exports(stdout: &[u8]) -> Vec<(String, String)> {
-    text(stdout)
-        .lines()
-        .filter_map(|line| line.strip_prefix("export "))
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap();
-            (key.to_owned(), value.trim_matches('\'').to_owned())
-        })
-        .collect()
-}
-
-fn value<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
-    &pairs.iter().find(|(k, _)| k == key).unwrap().1
-}
-
 #[test]
 fn engine_inner_docker_answers_over_tls_builds_into_the_node_and_refuses_clients_without_certificates(
 ) {

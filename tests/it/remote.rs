@@ -7,56 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{engine_objects_lock, kdind, run, standin_image, text, unique, Docker};
-
-/// A home of its own (kubeconfig, `kdind env` files) and an engine to talk to.
-struct Client {
-    home: tempfile::TempDir,
-    engine: Vec<(String, String)>,
-}
-
-impl Client {
-    fn new(engine: &[(&str, &str)]) -> Self {
-        Self {
-            home: tempfile::tempdir().unwrap(),
-            engine: engine
-                .iter()
-                .map(|(key, value)| (key.to_string(), value.to_string()))
-                .collect(),
-        }
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.home.path().join("kube/config")
-    }
-
-    fn kdind(&self, args: &[&str]) -> Command {
-        let mut command = kdind();
-        command
-            .env("HOME", self.home.path())
-            .env("KUBECONFIG", self.kubeconfig())
-            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT")
-            .env_remove("DOCKER_CONFIG")
-            .envs(self.engine.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args(args);
-        command
-    }
-}
-
-fn exports(stdout: &[u8]) -> Vec<(String, String)> {
-    text(stdout)
-        .lines()
-        .filter_map(|line| line.strip_prefix("export "))
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(key, value)| (key.to_owned(), value.trim_matches('\'').to_owned()))
-        .collect()
-}
-
-fn value<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
-    &pairs.iter().find(|(k, _)| k == key).unwrap().1
-}
+use crate::support::{
+    engine_objects_lock, exports, run, standin_image, text, unique, value, Docker, User,
+};
 
 /// The docker CLI with the given engine environment.
 fn docker_with(pairs: &[(String, String)], args: &[&str]) -> std::process::Output {
@@ -103,7 +56,7 @@ fn engine_up_against_a_remote_engine_writes_a_kubeconfig_and_env_that_reach_it_w
     let _lock = engine_objects_lock();
 
     // The remote engine: node A's docker, on A's address on the kdind network.
-    let local = Client::new(&[]);
+    let local = User::new();
     let outer = unique("remote-engine");
     let (output, description) = run(&mut local.kdind(&["up", "--name", &outer, "--image", &image]));
     assert!(output.status.success(), "{description}");
@@ -130,7 +83,7 @@ fn engine_up_against_a_remote_engine_writes_a_kubeconfig_and_env_that_reach_it_w
     // `up` through a Docker context that names the remote engine.
     let contexts = tempfile::tempdir().unwrap();
     context_store(contexts.path(), "node-a", &remote_host, &certs);
-    let through_context = Client::new(&[
+    let through_context = User::with_engine(&[
         ("DOCKER_CONFIG", contexts.path().to_str().unwrap()),
         ("DOCKER_CONTEXT", "node-a"),
     ]);
@@ -155,7 +108,7 @@ fn engine_up_against_a_remote_engine_writes_a_kubeconfig_and_env_that_reach_it_w
     );
 
     // The same engine through DOCKER_HOST: env, list, kubeconfig, logs, down.
-    let through_host = Client::new(&[
+    let through_host = User::with_engine(&[
         ("DOCKER_HOST", remote_host.as_str()),
         ("DOCKER_TLS_VERIFY", "1"),
         ("DOCKER_CERT_PATH", certs.to_str().unwrap()),
@@ -219,7 +172,7 @@ fn engine_up_against_a_remote_engine_writes_a_kubeconfig_and_env_that_reach_it_w
 
     let (down, description) = run(&mut through_host.kdind(&["down", "--name", &inner]));
     assert!(down.status.success(), "{description}");
-    let engine_env: Vec<(String, String)> = through_host.engine.clone();
+    let engine_env: Vec<(String, String)> = through_host.engine().to_vec();
     for listing in [
         vec!["ps", "-aq", "--filter", "label=dev.kdind.cluster"],
         vec!["volume", "ls", "-q", "--filter", "label=dev.kdind.cluster"],
@@ -252,7 +205,7 @@ fn engine_up_against_a_remote_engine_writes_a_kubeconfig_and_env_that_reach_it_w
             .env("NO_COLOR", "1")
             .envs(
                 through_host
-                    .engine
+                    .engine()
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str())),
             );

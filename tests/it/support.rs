@@ -2,6 +2,7 @@
 //! that is either there, skipped with a visible reason, or a loud failure in CI.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The kdind binary under test, with a clean environment for the settings it reads.
@@ -236,4 +237,90 @@ pub fn standin_image(docker: &Docker, behaviour: &str) -> String {
     );
     built.push((behaviour.to_owned(), reference.clone()));
     reference
+}
+
+/// A user of kdind with a home of their own (kubeconfig, `kdind env` files, cache), talking
+/// to the test engine or, with `with_engine`, to another one.
+pub struct User {
+    pub home: tempfile::TempDir,
+    engine: Vec<(String, String)>,
+}
+
+impl User {
+    pub fn new() -> Self {
+        Self::with_engine(&[])
+    }
+
+    /// A user whose engine is named by these variables (DOCKER_HOST, DOCKER_CONTEXT, ...).
+    pub fn with_engine(engine: &[(&str, &str)]) -> Self {
+        Self {
+            home: tempfile::tempdir().unwrap(),
+            engine: engine
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+        }
+    }
+
+    /// The variables naming this user's engine (empty: the test engine).
+    pub fn engine(&self) -> &[(String, String)] {
+        &self.engine
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.home.path().join("kube/config")
+    }
+
+    pub fn kdind(&self, args: &[&str]) -> Command {
+        let mut command = kdind();
+        command
+            .env("HOME", self.home.path())
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("XDG_CONFIG_HOME", self.home.path().join("config"))
+            .env("KDIND_CACHE_DIR", self.home.path().join("cache"));
+        if !self.engine.is_empty() {
+            command
+                .env_remove("DOCKER_HOST")
+                .env_remove("DOCKER_CONTEXT")
+                .env_remove("DOCKER_CONFIG")
+                .envs(self.engine.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        command.args(args);
+        command
+    }
+
+    pub fn up(&self, name: &str, image: &str, extra: &[&str]) -> (Output, String) {
+        let mut args = vec!["up", "--name", name, "--image", image];
+        args.extend_from_slice(extra);
+        run(&mut self.kdind(&args))
+    }
+
+    pub fn down(&self, name: &str) -> (Output, String) {
+        run(&mut self.kdind(&["down", "--name", name]))
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .env("KUBECONFIG", self.kubeconfig())
+            .args(args)
+            .output()
+            .expect("run kubectl")
+    }
+}
+
+/// The `export KEY='value'` lines of `kdind env`, as pairs.
+pub fn exports(stdout: &[u8]) -> Vec<(String, String)> {
+    text(stdout)
+        .lines()
+        .filter_map(|line| line.strip_prefix("export "))
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap();
+            (key.to_owned(), value.trim_matches('\'').to_owned())
+        })
+        .collect()
+}
+
+/// The value of `key` among `pairs`.
+pub fn value<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
+    &pairs.iter().find(|(k, _)| k == key).unwrap().1
 }
