@@ -12,6 +12,10 @@ pub const NETWORK: &str = "kdind";
 
 pub use super::contract::{API_SERVER_PORT, DOCKER_TLS_PORT};
 
+/// A Ready node's restart policy: back after an engine restart, while a node `kdind stop`
+/// (docker stop) stopped stays stopped.
+pub const READY_RESTART_POLICY: &str = "unless-stopped";
+
 pub fn container_name(cluster: &ClusterName) -> String {
     format!("kdind-{cluster}")
 }
@@ -253,8 +257,9 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
         ],
         ports,
         privileges: security.privileges(),
-        // Back after an engine restart; `kdind stop` (docker stop) keeps it stopped.
-        restart_policy: "unless-stopped".to_owned(),
+        // None while it starts: a failing start does not loop, and a node kept with
+        // `--retain` stays down. `up` sets READY_RESTART_POLICY once it is Ready.
+        restart_policy: "no".to_owned(),
     }
 }
 
@@ -393,7 +398,7 @@ mod tests {
                 ("0.0.0.0".to_owned(), 5353, 30053, "udp".to_owned())
             ]
         );
-        assert_eq!(node.restart_policy, "unless-stopped");
+        assert_eq!(node.restart_policy, "no");
     }
 
     #[test]

@@ -206,6 +206,9 @@ async fn create_and_wait(
 
     let node_kubeconfig =
         provider::wait_until_ready(engine, &node.container, wait, printer, 0).await?;
+    engine
+        .set_restart_policy(&node.container, spec::READY_RESTART_POLICY)
+        .await?;
 
     let server = format!("https://{}", spec::host_port(&server_host, node.api_port));
     let context = node.container.clone();

@@ -138,6 +138,18 @@ impl Engine {
         Ok(response.id)
     }
 
+    /// Change a container's restart policy (`no`, `always`, `unless-stopped`, `on-failure`).
+    pub async fn set_restart_policy(&self, id: &str, policy: &str) -> Result<(), EngineError> {
+        let update = bollard::models::ContainerUpdateBody {
+            restart_policy: Some(restart_policy(policy)),
+            ..Default::default()
+        };
+        self.docker
+            .update_container(id, update)
+            .await
+            .map_err(self.call_error(format!("set the restart policy of {id} to {policy}")))
+    }
+
     pub async fn start_container(&self, id: &str) -> Result<(), EngineError> {
         self.docker
             .start_container(id, None)
@@ -267,6 +279,20 @@ impl Engine {
     }
 }
 
+/// `no`, `always`, `unless-stopped` or `on-failure` in the engine's terms (anything else
+/// is `no`).
+fn restart_policy(name: &str) -> RestartPolicy {
+    RestartPolicy {
+        name: Some(match name {
+            "always" => RestartPolicyNameEnum::ALWAYS,
+            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+            _ => RestartPolicyNameEnum::NO,
+        }),
+        maximum_retry_count: None,
+    }
+}
+
 /// The engine's create body for a container.
 fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
     let port_key = |port: &PublishedPort| format!("{}/{}", port.container_port, port.protocol);
@@ -297,15 +323,7 @@ fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
         masked_paths: privileges.unmask_paths.then(Vec::new),
         readonly_paths: privileges.unmask_paths.then(Vec::new),
         device_cgroup_rules: some(&privileges.device_cgroup_rules),
-        restart_policy: Some(RestartPolicy {
-            name: match spec.restart_policy.as_str() {
-                "always" => Some(RestartPolicyNameEnum::ALWAYS),
-                "unless-stopped" => Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-                "on-failure" => Some(RestartPolicyNameEnum::ON_FAILURE),
-                _ => Some(RestartPolicyNameEnum::NO),
-            },
-            maximum_retry_count: None,
-        }),
+        restart_policy: Some(restart_policy(&spec.restart_policy)),
         ..Default::default()
     };
     ContainerCreateBody {

@@ -87,6 +87,12 @@ fn engine_up_builds_publishes_on_loopback_merges_the_kubeconfig_and_down_removes
     assert_eq!(report["container"], container.as_str());
     assert_eq!(report["context"], container.as_str());
 
+    // A Ready node comes back after an engine restart (and only then gets that policy).
+    assert_eq!(
+        inspect(&docker, &container, "{{.HostConfig.RestartPolicy.Name}}"),
+        "unless-stopped"
+    );
+
     // Every published port is on 127.0.0.1, and they are the ones the report names.
     let bindings = inspect(
         &docker,
@@ -406,6 +412,16 @@ fn engine_a_failing_minikube_fails_up_at_once_with_the_log_tail_and_leaves_nothi
         "{description}"
     );
     assert_ne!(leftovers(&docker, &name), "", "{description}");
+    // It stays down to be inspected: no restart policy brings it back into a loop.
+    let container = format!("kdind-{name}");
+    assert_eq!(
+        inspect(
+            &docker,
+            &container,
+            "{{.HostConfig.RestartPolicy.Name}} {{.State.Running}}"
+        ),
+        "no false"
+    );
     let (output, description) = user.down(&name);
     assert!(output.status.success(), "{description}");
     assert_eq!(leftovers(&docker, &name), "");
