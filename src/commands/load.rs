@@ -63,10 +63,25 @@ pub async fn run(
         }
         LoadSource::Images(images) => {
             let references: Vec<&str> = images.iter().map(String::as_str).collect();
+            // The export is read on a task of its own, so that taking it from the engine and
+            // writing it into the node go on at once, as the two ends of a pipe would.
             let exported = engine
                 .export_images(&references)
                 .map(|piece| piece.map_err(std::io::Error::other));
-            let body = counted(exported, sent.clone(), report);
+            let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
+            tokio::spawn(async move {
+                let mut exported = std::pin::pin!(exported);
+                while let Some(piece) = exported.next().await {
+                    if sender.send(piece).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let body = counted(
+                futures_util::stream::poll_fn(move |context| receiver.poll_recv(context)),
+                sent.clone(),
+                report,
+            );
             engine.exec_with_input(&node.name, &load, body).await
         }
     };

@@ -120,7 +120,7 @@ impl Engine {
     pub fn export_images(
         &self,
         references: &[&str],
-    ) -> impl Stream<Item = Result<bytes::Bytes, EngineError>> + '_ {
+    ) -> impl Stream<Item = Result<bytes::Bytes, EngineError>> + Send + 'static {
         let docker = self.long_running();
         let action = format!("export {}", references.join(" "));
         let endpoint = self.endpoint.describe();

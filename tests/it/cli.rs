@@ -13,6 +13,9 @@ fn every_command_has_help_with_an_example() {
         "logs",
         "load",
         "list",
+        "stop",
+        "start",
+        "doctor",
         "config defaults",
     ] {
         let mut invocation = kdind();
@@ -134,4 +137,56 @@ fn up_refuses_a_kubeconfig_it_cannot_merge_into_before_it_touches_the_engine() {
         std::fs::read_to_string(&bad).unwrap(),
         "clusters: [unclosed\n"
     );
+}
+
+#[test]
+fn kubernetes_version_on_the_command_line_moves_the_kubernetes_binaries_only() {
+    let cache = tempfile::tempdir().unwrap();
+    let (output, description) = run(kdind()
+        .env("KDIND_CACHE_DIR", cache.path())
+        .env_remove("KDIND_CONFIG")
+        .args([
+            "build",
+            "--print-artifacts",
+            "-o",
+            "json",
+            "--kubernetes-version",
+            "v1.34.2",
+        ]));
+    assert!(output.status.success(), "{description}");
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let version = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["name"] == name)
+            .unwrap()["version"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    for name in ["kubectl", "kubeadm", "kubelet"] {
+        assert_eq!(version(name), "v1.34.2", "{description}");
+    }
+    assert_eq!(version("minikube"), "v1.38.1", "{description}");
+
+    let (output, description) =
+        run(kdind().args(["build", "--print-artifacts", "--kubernetes-version", "1.34"]));
+    assert_eq!(output.status.code(), Some(1), "{description}");
+    assert!(
+        text(&output.stderr).contains("--kubernetes-version"),
+        "{description}"
+    );
+}
+
+#[test]
+fn up_and_start_read_a_port_mapping_or_refuse_it_as_a_usage_error() {
+    let (output, description) = run(kdind().args(["up", "--port", "8080"]));
+    assert_eq!(output.status.code(), Some(2), "{description}");
+    assert!(
+        text(&output.stderr).contains("[ADDRESS:]HOST_PORT:NODE_PORT"),
+        "{description}"
+    );
+    let (output, description) = run(kdind().args(["start", "--wait", "soon"]));
+    assert_eq!(output.status.code(), Some(2), "{description}");
 }

@@ -731,3 +731,61 @@ fn engine_load_streams_images_and_archives_into_the_node_and_refuses_missing_one
     assert!(output.status.success(), "{description}");
     let _ = docker.cli(&["rmi", &first, &second]);
 }
+
+#[test]
+fn engine_stop_keeps_the_cluster_and_start_brings_it_back_ready_on_the_same_ports() {
+    let test = "engine_stop_keeps_the_cluster_and_start_brings_it_back_ready_on_the_same_ports";
+    let Some(docker) = Docker::require(test) else {
+        return;
+    };
+    let image = standin_image(&docker, "ok");
+    let _lock = engine_objects_lock();
+    let user = User::new();
+    let name = unique("stop");
+    let container = format!("kdind-{name}");
+    let (output, description) = user.up(&name, &image, &["--wait", "2m"]);
+    assert!(output.status.success(), "{description}");
+    let ports = |docker: &Docker| inspect(docker, &container, "{{json .HostConfig.PortBindings}}");
+    let ports_before = ports(&docker);
+
+    let (output, description) = run(&mut user.kdind(&["stop", "--name", &name]));
+    assert!(output.status.success(), "{description}");
+    assert_eq!(inspect(&docker, &container, "{{.State.Status}}"), "exited");
+    let (listed, _) = run(&mut user.kdind(&["list", "-o", "json"]));
+    let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["name"] == name.as_str())
+        .expect("a stopped cluster is listed");
+    assert_eq!(row["state"], "exited");
+    assert!(docker
+        .cli(&["volume", "inspect", &format!("{container}-docker")])
+        .status
+        .success());
+    let (output, description) = run(&mut user.kdind(&["stop", "--name", &name]));
+    assert!(output.status.success(), "{description}");
+    assert!(
+        text(&output.stderr).contains("is not running"),
+        "{description}"
+    );
+
+    let (output, description) = run(&mut user.kdind(&["start", "--name", &name]));
+    assert!(output.status.success(), "{description}");
+    let said = text(&output.stderr);
+    assert!(said.contains("node: ready"), "{description}");
+    assert!(said.contains("is ready again"), "{description}");
+    assert_eq!(inspect(&docker, &container, "{{.State.Status}}"), "running");
+    assert_eq!(ports(&docker), ports_before);
+    let (output, description) = run(&mut user.kdind(&["start", "--name", &name]));
+    assert!(output.status.success(), "{description}");
+    assert!(
+        text(&output.stderr).contains("already running"),
+        "{description}"
+    );
+
+    let (output, description) = user.down(&name);
+    assert!(output.status.success(), "{description}");
+    assert_eq!(leftovers(&docker, &name), "");
+}
