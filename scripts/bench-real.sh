@@ -86,7 +86,9 @@ say "the idle node's memory (after 60 s)"
 sleep 60
 memory="$(docker stats --no-stream --format '{{.MemUsage}}' "kdind-$name")"
 
-say "kdind load against docker save | docker exec -i docker load (200 MiB image, $runs runs each)"
+# Loads are short and noisy: more runs than the boots get (KDIND_BENCH_LOAD_RUNS).
+load_runs="${KDIND_BENCH_LOAD_RUNS:-7}"
+say "kdind load against docker save | docker exec -i docker load (200 MiB image, $load_runs runs each, alternating)"
 mkdir -p "$work/load"
 head -c 200M /dev/urandom >"$work/load/blob"
 printf 'FROM scratch\nCOPY blob /blob\n' >"$work/load/Dockerfile"
@@ -100,7 +102,7 @@ seconds() { # command... -> wall seconds
 }
 load_kdind=()
 load_cli=()
-for _ in $(seq 1 "$runs"); do
+for _ in $(seq 1 "$load_runs"); do
   forget
   load_kdind+=("$(seconds "$kdind" -q load --name "$name" kdind-bench/load:1)")
   forget
@@ -133,8 +135,8 @@ scripts/bench-real.sh ~/.cache/kdind/mirror
 | node image with preloaded images ($preloaded images) | $size_on MiB |
 | node image without them | $size_off MiB |
 | idle node's memory (\`docker stats\`, 60 s after Ready) | $memory |
-| \`kdind load\` of a 200 MiB image into the node (median of $runs) | $load_kdind_median s (runs: ${load_kdind[*]}) |
-| \`docker save IMAGE \| docker exec -i NODE docker load\`, same image (median of $runs) | $load_cli_median s (runs: ${load_cli[*]}) |
+| \`kdind load\` of a 200 MiB image into the node (median of $load_runs) | $load_kdind_median s (runs: ${load_kdind[*]}) |
+| \`docker save IMAGE \| docker exec -i NODE docker load\`, same image (median of $load_runs) | $load_cli_median s (runs: ${load_cli[*]}) |
 | ratio kdind / docker CLI (target at most 1.0) | $load_ratio |
 
 Where the seconds go (median of the runs; each stage from its phase line to the next one's,
