@@ -153,21 +153,17 @@ pub fn proxy_environment(lookup: impl Fn(&str) -> Option<String>) -> Vec<String>
         .collect()
 }
 
-/// What `kdind up` decided for a node.
+/// What `kdind up` decided for a node before anything is created.
 #[derive(Debug, Clone)]
-pub struct NodeRequest<'a> {
+pub struct NodeSettings<'a> {
     pub cluster: &'a ClusterName,
     pub image: &'a str,
     pub kubernetes_version: &'a str,
     pub listen_address: &'a str,
     /// What clients reach the published ports by (kubeconfig, `kdind env`, certificates).
     pub server_host: &'a str,
-    pub api_port: u16,
-    pub docker_port: u16,
     pub kubeconfig: Option<&'a str>,
     pub minikube_args: &'a str,
-    /// The ID of the `kdind` network (names can be ambiguous on older engines).
-    pub network_id: &'a str,
     /// The user's ports (`--port`).
     pub ports: &'a [PortMapping],
     /// `KEY=value` proxy settings for the node (`proxy_environment`).
@@ -176,20 +172,28 @@ pub struct NodeRequest<'a> {
     pub wait: std::time::Duration,
 }
 
+/// A node's settings with what creating it chose: the host ports and the network.
+#[derive(Debug, Clone)]
+pub struct NodeRequest<'a> {
+    pub node: &'a NodeSettings<'a>,
+    pub api_port: u16,
+    pub docker_port: u16,
+    /// The ID of the `kdind` network (names can be ambiguous on older engines).
+    pub network_id: &'a str,
+}
+
 pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
-    let container = container_name(request.cluster);
-    let mut node_labels = labels::common(request.cluster, Role::Node);
+    let node = request.node;
+    let container = container_name(node.cluster);
+    let mut node_labels = labels::common(node.cluster, Role::Node);
     node_labels.extend([
         (
             labels::KUBERNETES_VERSION.to_owned(),
-            request.kubernetes_version.to_owned(),
+            node.kubernetes_version.to_owned(),
         ),
         (
             labels::API_ENDPOINT.to_owned(),
-            format!(
-                "https://{}",
-                host_port(request.server_host, request.api_port)
-            ),
+            format!("https://{}", host_port(node.server_host, request.api_port)),
         ),
         (labels::API_PORT.to_owned(), request.api_port.to_string()),
         (
@@ -198,27 +202,24 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
         ),
         (
             labels::LISTEN_ADDRESS.to_owned(),
-            request.listen_address.to_owned(),
+            node.listen_address.to_owned(),
         ),
-        (
-            labels::SERVER_HOST.to_owned(),
-            request.server_host.to_owned(),
-        ),
-        (labels::IMAGE.to_owned(), request.image.to_owned()),
-        (labels::WAIT.to_owned(), request.wait.as_secs().to_string()),
+        (labels::SERVER_HOST.to_owned(), node.server_host.to_owned()),
+        (labels::IMAGE.to_owned(), node.image.to_owned()),
+        (labels::WAIT.to_owned(), node.wait.as_secs().to_string()),
     ]);
-    if let Some(path) = request.kubeconfig {
+    if let Some(path) = node.kubeconfig {
         node_labels.insert(labels::KUBECONFIG.to_owned(), path.to_owned());
     }
-    if !request.ports.is_empty() {
-        let ports: Vec<String> = request.ports.iter().map(PortMapping::to_string).collect();
+    if !node.ports.is_empty() {
+        let ports: Vec<String> = node.ports.iter().map(PortMapping::to_string).collect();
         node_labels.insert(labels::PORTS.to_owned(), ports.join(","));
     }
     let mut ports = vec![
-        PublishedPort::tcp(request.listen_address, request.api_port, API_SERVER_PORT),
-        PublishedPort::tcp(request.listen_address, request.docker_port, DOCKER_TLS_PORT),
+        PublishedPort::tcp(node.listen_address, request.api_port, API_SERVER_PORT),
+        PublishedPort::tcp(node.listen_address, request.docker_port, DOCKER_TLS_PORT),
     ];
-    ports.extend(request.ports.iter().map(|mapping| PublishedPort {
+    ports.extend(node.ports.iter().map(|mapping| PublishedPort {
         host_ip: mapping.address.to_string(),
         host_port: mapping.host_port,
         container_port: mapping.node_port,
@@ -226,23 +227,23 @@ pub fn spec(request: &NodeRequest<'_>, security: Security) -> ContainerSpec {
     }));
     let mut env = vec![
         format!("KDIND_NODE_NAME={container}"),
-        format!("KDIND_SERVER_HOST={}", request.server_host),
+        format!("KDIND_SERVER_HOST={}", node.server_host),
     ];
-    if !request.minikube_args.is_empty() {
-        env.push(format!("KDIND_MINIKUBE_ARGS={}", request.minikube_args));
+    if !node.minikube_args.is_empty() {
+        env.push(format!("KDIND_MINIKUBE_ARGS={}", node.minikube_args));
     }
-    env.extend(request.proxy.iter().cloned());
+    env.extend(node.proxy.iter().cloned());
     ContainerSpec {
         hostname: container.clone(),
         // Sibling containers on the network reach the node by its container name.
         network_alias: container.clone(),
         name: container,
-        image: request.image.to_owned(),
+        image: node.image.to_owned(),
         labels: node_labels,
         env,
         network: request.network_id.to_owned(),
         // /var/lib/docker on a named volume: overlay on overlay does not work.
-        binds: vec![format!("{}:/var/lib/docker", volume_name(request.cluster))],
+        binds: vec![format!("{}:/var/lib/docker", volume_name(node.cluster))],
         // The entrypoint stops kubelet, cri-dockerd and dockerd on SIGTERM.
         stop_signal: "SIGTERM".to_owned(),
         tmpfs: vec![
@@ -284,21 +285,27 @@ pub fn is_loopback(address: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn request<'a>(cluster: &'a ClusterName) -> NodeRequest<'a> {
-        NodeRequest {
+    fn settings(cluster: &ClusterName) -> NodeSettings<'_> {
+        NodeSettings {
             cluster,
             image: "kdind/node:v1.35.1-abc",
             kubernetes_version: "v1.35.1",
             listen_address: "127.0.0.1",
             server_host: "127.0.0.1",
-            api_port: 41000,
-            docker_port: 41001,
             kubeconfig: Some("/home/u/.kube/config"),
             minikube_args: "",
-            network_id: "0123abcd",
             ports: &[],
             proxy: &[],
             wait: std::time::Duration::from_secs(300),
+        }
+    }
+
+    fn request<'a>(node: &'a NodeSettings<'a>) -> NodeRequest<'a> {
+        NodeRequest {
+            node,
+            api_port: 41000,
+            docker_port: 41001,
+            network_id: "0123abcd",
         }
     }
 
@@ -323,10 +330,10 @@ mod tests {
 
         let cluster: ClusterName = "dev".parse().unwrap();
         let node = spec(
-            &NodeRequest {
+            &request(&NodeSettings {
                 proxy: &lines,
-                ..request(&cluster)
-            },
+                ..settings(&cluster)
+            }),
             Security::Privileged,
         );
         assert!(node
@@ -370,10 +377,10 @@ mod tests {
             "0.0.0.0:5353:30053/udp".parse().unwrap(),
         ];
         let node = spec(
-            &NodeRequest {
+            &request(&NodeSettings {
                 ports: &ports,
-                ..request(&cluster)
-            },
+                ..settings(&cluster)
+            }),
             Security::Privileged,
         );
         assert_eq!(
@@ -404,7 +411,7 @@ mod tests {
     #[test]
     fn the_node_is_named_labelled_and_published_on_loopback() {
         let cluster: ClusterName = "dev".parse().unwrap();
-        let node = spec(&request(&cluster), Security::Privileged);
+        let node = spec(&request(&settings(&cluster)), Security::Privileged);
         assert_eq!(node.name, "kdind-dev");
         assert_eq!(node.network_alias, "kdind-dev");
         assert_eq!(node.hostname, "kdind-dev");
@@ -438,7 +445,7 @@ mod tests {
     #[test]
     fn the_capability_fallback_grants_all_but_sys_resource_and_no_profiles() {
         let cluster: ClusterName = "dev".parse().unwrap();
-        let node = spec(&request(&cluster), Security::Capabilities);
+        let node = spec(&request(&settings(&cluster)), Security::Capabilities);
         let privileges = node.privileges;
         assert!(!privileges.privileged);
         assert_eq!(privileges.cap_add, ["ALL"]);

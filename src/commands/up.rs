@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{output, ExitStatus, Interrupted};
 use crate::cluster::labels::{self, Labels};
-use crate::cluster::spec::PortMapping;
+use crate::cluster::spec::{NodeSettings, PortMapping};
 use crate::cluster::{kubeconfig, spec, ClusterName};
 use crate::config::Config;
 use crate::docker::Engine;
@@ -182,18 +182,20 @@ async fn create_and_wait(
     let (listen, server_host) = addresses(engine, settings);
     let kubeconfig_label = kubeconfig_path.display().to_string();
     let plan = Plan {
-        cluster,
-        image: &image,
-        kubernetes_version: &kubernetes_version,
-        listen_address: &listen,
-        server_host: &server_host,
+        node: NodeSettings {
+            cluster,
+            image: &image,
+            kubernetes_version: &kubernetes_version,
+            listen_address: &listen,
+            server_host: &server_host,
+            kubeconfig: Some(&kubeconfig_label),
+            minikube_args: &minikube_args,
+            ports,
+            proxy: &proxy,
+            wait,
+        },
         api_port: settings.api_port,
-        kubeconfig: Some(&kubeconfig_label),
-        minikube_args: &minikube_args,
         privileged_mode: settings.privileged_mode,
-        ports,
-        wait,
-        proxy: &proxy,
     };
     let warn = |text: &str| printer.warn(text);
     let choose_port = |address: &str| match engine.remote_host() {

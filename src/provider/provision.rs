@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 
 use super::NodeEngine;
 use crate::cluster::labels::{self, Role};
-use crate::cluster::spec::{self, NodeRequest, PortMapping, Security};
+use crate::cluster::spec::{self, NodeRequest, NodeSettings, Security};
 use crate::cluster::ClusterName;
 use crate::docker::StartRefusal;
 
@@ -27,24 +27,11 @@ pub enum PrivilegedMode {
 /// What the caller decided before anything is created.
 #[derive(Debug, Clone)]
 pub struct Plan<'a> {
-    pub cluster: &'a ClusterName,
-    pub image: &'a str,
-    pub kubernetes_version: &'a str,
-    pub listen_address: &'a str,
-    pub server_host: &'a str,
+    pub node: NodeSettings<'a>,
     /// A fixed host port for the API server; None chooses a free one (and retries when it
     /// is taken before the node starts).
     pub api_port: Option<u16>,
-    /// The kubeconfig the cluster is merged into, recorded on the node for `down`.
-    pub kubeconfig: Option<&'a str>,
-    pub minikube_args: &'a str,
     pub privileged_mode: PrivilegedMode,
-    /// The user's published ports.
-    pub ports: &'a [PortMapping],
-    /// Proxy settings for the node, `KEY=value`.
-    pub proxy: &'a [String],
-    /// The wait `up` has, recorded for `start`.
-    pub wait: std::time::Duration,
 }
 
 /// The node this run created and started.
@@ -91,7 +78,7 @@ pub async fn provision<E: NodeEngine>(
     created: &Mutex<Created>,
 ) -> Result<Provisioned> {
     let mut network_id = join_network(engine, created).await?;
-    claim_volume(engine, plan.cluster, created).await?;
+    claim_volume(engine, plan.node.cluster, created).await?;
 
     let mut security = match plan.privileged_mode {
         PrivilegedMode::Auto | PrivilegedMode::Always => Security::Privileged,
@@ -102,23 +89,14 @@ pub async fn provision<E: NodeEngine>(
         attempt += 1;
         let api_port = match plan.api_port {
             Some(port) => port,
-            None => free_port(plan.listen_address)?,
+            None => free_port(plan.node.listen_address)?,
         };
-        let docker_port = free_port(plan.listen_address)?;
+        let docker_port = free_port(plan.node.listen_address)?;
         let request = NodeRequest {
-            cluster: plan.cluster,
-            image: plan.image,
-            kubernetes_version: plan.kubernetes_version,
-            listen_address: plan.listen_address,
-            server_host: plan.server_host,
+            node: &plan.node,
             api_port,
             docker_port,
-            kubeconfig: plan.kubeconfig,
-            minikube_args: plan.minikube_args,
             network_id: &network_id,
-            ports: plan.ports,
-            proxy: plan.proxy,
-            wait: plan.wait,
         };
         let container = spec::spec(&request, security);
         let started = match engine.create_container(&container).await {
@@ -152,7 +130,7 @@ pub async fn provision<E: NodeEngine>(
             Some(StartRefusal::PortTaken) => {
                 let message = error.to_string();
                 plan.api_port.is_none()
-                    && !plan.ports.iter().any(|mapping| {
+                    && !plan.node.ports.iter().any(|mapping| {
                         message.contains(&format!(":{} ", mapping.host_port))
                             || message.contains(&format!(":{}:", mapping.host_port))
                     })
@@ -366,18 +344,20 @@ mod tests {
 
     fn plan(cluster: &ClusterName, mode: PrivilegedMode, api_port: Option<u16>) -> Plan<'_> {
         Plan {
-            cluster,
-            image: "kdind/node:test",
-            kubernetes_version: "v1.35.1",
-            listen_address: "127.0.0.1",
-            server_host: "127.0.0.1",
+            node: NodeSettings {
+                cluster,
+                image: "kdind/node:test",
+                kubernetes_version: "v1.35.1",
+                listen_address: "127.0.0.1",
+                server_host: "127.0.0.1",
+                kubeconfig: None,
+                minikube_args: "",
+                ports: &[],
+                proxy: &[],
+                wait: std::time::Duration::from_secs(300),
+            },
             api_port,
-            kubeconfig: None,
-            minikube_args: "",
             privileged_mode: mode,
-            ports: &[],
-            proxy: &[],
-            wait: std::time::Duration::from_secs(300),
         }
     }
 
@@ -498,10 +478,8 @@ mod tests {
         *engine.refusal_message.lock().unwrap() =
             "Bind for 127.0.0.1:8080 failed: port is already allocated".to_owned();
         let ports = ["8080:30080".parse().unwrap()];
-        let plan = Plan {
-            ports: &ports,
-            ..plan(&cluster, PrivilegedMode::Auto, None)
-        };
+        let mut plan = plan(&cluster, PrivilegedMode::Auto, None);
+        plan.node.ports = &ports;
         let (outcome, _, _) = run(&engine, &plan).await;
         assert!(outcome.unwrap_err().to_string().contains("127.0.0.1:8080"));
         assert_eq!(engine.specs().len(), 1);
