@@ -208,19 +208,20 @@ async fn create_and_wait(
 
     let node_kubeconfig =
         provider::wait_until_ready(engine, &node.container, wait, printer, 0).await?;
-    engine
-        .set_restart_policy(&node.container, spec::READY_RESTART_POLICY)
-        .await?;
-
     let server = format!("https://{}", spec::host_port(&server_host, node.api_port));
     let context = node.container.clone();
-    super::merge_kubeconfig(
-        kubeconfig_path.to_owned(),
-        &node_kubeconfig,
-        &context,
-        &server,
-    )
-    .await?;
+    // Both at once: the kubeconfig is what the caller waits for.
+    let (restart_policy, merged) = tokio::join!(
+        engine.set_restart_policy(&node.container, spec::READY_RESTART_POLICY),
+        super::merge_kubeconfig(
+            kubeconfig_path.to_owned(),
+            &node_kubeconfig,
+            &context,
+            &server,
+        )
+    );
+    restart_policy?;
+    merged?;
     Ok(Report {
         name: cluster.to_string(),
         container: node.container,
