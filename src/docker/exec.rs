@@ -94,17 +94,17 @@ impl Engine {
     /// Run a command once in a throwaway container (no network); its exit code and stdout.
     /// The container is removed whatever happens. A privileged run the engine cannot grant
     /// fails with the `Privileged` refusal.
-    pub async fn run_once(&self, run: &RunOnce<'_>) -> Result<(i64, String), EngineError> {
+    pub async fn run_once(&self, run: RunOnce<'_>) -> Result<(i64, String), EngineError> {
         let image = run.image;
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
             entrypoint: Some(run.command.iter().map(|word| (*word).to_owned()).collect()),
             cmd: Some(Vec::new()),
             network_disabled: Some(true),
-            labels: Some(run.labels.clone()),
+            labels: Some(run.labels),
             host_config: Some(HostConfig {
                 privileged: Some(run.privileged),
-                binds: Some(run.binds.clone()),
+                binds: Some(run.binds),
                 ..Default::default()
             }),
             ..Default::default()
@@ -118,7 +118,7 @@ impl Engine {
             .await
             .map_err(self.call_error(format!("create a container of {image}")))?
             .id;
-        let result = self.run_created(&id, run.files.clone()).await;
+        let result = self.run_created(&id, run.files).await;
         let removed = self.remove_container(&id).await;
         let outcome = result?;
         removed?;

@@ -165,7 +165,7 @@ async fn kubeadm_images(
         &config.kubernetes_version,
     ];
     let (code, stdout) = engine
-        .run_once(&RunOnce {
+        .run_once(RunOnce {
             image: &config.base_image,
             command: &command,
             labels: labels::helper(),

@@ -29,7 +29,7 @@ pub async fn probe_host(
     }
     let script = probe_script();
     let (code, output) = engine
-        .run_once(&RunOnce {
+        .run_once(RunOnce {
             image,
             command: &["sh", "-c", &script],
             labels: labels::helper(),
@@ -50,7 +50,7 @@ pub async fn probe_host(
 /// Whether the engine starts a privileged container of `image`.
 pub async fn privileged_granted(engine: &Engine, image: &str) -> Result<bool, String> {
     let outcome = engine
-        .run_once(&RunOnce {
+        .run_once(RunOnce {
             image,
             command: &["true"],
             labels: labels::helper(),
