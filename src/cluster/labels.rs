@@ -97,6 +97,11 @@ impl Labels {
             None => CLUSTER.to_owned(),
         }
     }
+
+    /// The engine filter that selects the objects of one role (the shared network).
+    pub fn role_filter(role: Role) -> String {
+        format!("{ROLE}={}", role.as_str())
+    }
 }
 
 #[cfg(test)]
@@ -108,5 +113,6 @@ mod tests {
         let name: ClusterName = "dev".parse().unwrap();
         assert_eq!(Labels::filter(Some(&name)), "dev.kdind.cluster=dev");
         assert_eq!(Labels::filter(None), "dev.kdind.cluster");
+        assert_eq!(Labels::role_filter(Role::Network), "dev.kdind.role=network");
     }
 }

@@ -38,7 +38,7 @@ pub async fn run(printer: &Printer, target: DownTarget) -> Result<ExitStatus> {
         removed_any |= remove_cluster(&engine, cluster, printer).await?;
     }
     let ours: Vec<String> = engine
-        .networks_with_label(&format!("{}={}", labels::ROLE, Role::Network.as_str()))
+        .networks_with_label(&Labels::role_filter(Role::Network))
         .await?;
     for id in engine.networks_named(NETWORK).await? {
         // The engine keeps a network some node still uses.

@@ -72,11 +72,7 @@ pub async fn network_fact(engine: &Engine) -> Result<NetworkFact, String> {
         .await
         .map_err(|error| error.to_string())?;
     let ours = engine
-        .networks_with_label(&format!(
-            "{}={}",
-            labels::ROLE,
-            labels::Role::Network.as_str()
-        ))
+        .networks_with_label(&labels::Labels::role_filter(labels::Role::Network))
         .await
         .map_err(|error| error.to_string())?;
     Ok(match named.as_slice() {
