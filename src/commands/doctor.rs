@@ -47,7 +47,7 @@ async fn facts(engine: &Engine) -> Facts {
         Err(why) => (Err(why.clone()), Err(why.clone())),
     };
     Facts {
-        engine: engine.host().to_owned(),
+        engine: engine.host(),
         server_version: server_version.to_owned(),
         api_version: api_version.to_owned(),
         network: host::network_fact(engine).await,

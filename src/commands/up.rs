@@ -58,7 +58,7 @@ pub async fn run(printer: &Printer, settings: UpSettings) -> Result<ExitStatus> 
             node.state
         );
     }
-    let (listen, _) = addresses(&engine, &settings);
+    let (listen, server_host) = addresses(&engine, &settings);
     match (engine.remote_host(), settings.listen_address) {
         (Some(remote), None) => printer.warn(format!(
             "the engine is on {remote}, not this machine: the API server and the inner docker are published on all of its addresses, so they are reachable beyond it (both require client certificates; --listen-address narrows it)"
@@ -71,7 +71,18 @@ pub async fn run(printer: &Printer, settings: UpSettings) -> Result<ExitStatus> 
 
     let created = Mutex::new(Created::default());
     let started = Instant::now();
-    let work = create_and_wait(&engine, &settings, &kubeconfig_path, printer, &created);
+    let published = Published {
+        listen,
+        server_host,
+    };
+    let work = create_and_wait(
+        &engine,
+        &settings,
+        &published,
+        &kubeconfig_path,
+        printer,
+        &created,
+    );
     let outcome = tokio::select! {
         outcome = work => Some(outcome),
         _ = tokio::signal::ctrl_c() => None,
@@ -106,9 +117,16 @@ pub async fn run(printer: &Printer, settings: UpSettings) -> Result<ExitStatus> 
     }
 }
 
+/// Where the node's ports are published, and the name clients reach them by.
+struct Published {
+    listen: String,
+    server_host: String,
+}
+
 async fn create_and_wait(
     engine: &Engine,
     settings: &UpSettings,
+    published: &Published,
     kubeconfig_path: &std::path::Path,
     printer: &Printer,
     created: &Mutex<Created>,
@@ -179,15 +197,18 @@ async fn create_and_wait(
                 .join(", ")
         ));
     }
-    let (listen, server_host) = addresses(engine, settings);
+    let Published {
+        listen,
+        server_host,
+    } = published;
     let kubeconfig_label = kubeconfig_path.display().to_string();
     let plan = Plan {
         node: NodeSettings {
             cluster,
             image: &image,
             kubernetes_version: &kubernetes_version,
-            listen_address: &listen,
-            server_host: &server_host,
+            listen_address: listen,
+            server_host,
             kubeconfig: Some(&kubeconfig_label),
             minikube_args: &minikube_args,
             ports,
@@ -208,7 +229,7 @@ async fn create_and_wait(
 
     let node_kubeconfig =
         provider::wait_until_ready(engine, &node.container, wait, printer, 0).await?;
-    let server = format!("https://{}", spec::host_port(&server_host, node.api_port));
+    let server = format!("https://{}", spec::host_port(server_host, node.api_port));
     let context = node.container.clone();
     // Both at once: the kubeconfig is what the caller waits for.
     let (restart_policy, merged) = tokio::join!(
@@ -228,7 +249,7 @@ async fn create_and_wait(
         image,
         kubernetes_version,
         api_server: server,
-        docker_host: format!("tcp://{}", spec::host_port(&server_host, node.docker_port)),
+        docker_host: format!("tcp://{}", spec::host_port(server_host, node.docker_port)),
         kubeconfig: kubeconfig_path.display().to_string(),
         context,
         security: node.security.as_str(),
