@@ -88,6 +88,30 @@ impl EngineError {
             _ => None,
         }
     }
+
+    /// The host port a `PortTaken` refusal names, when its words name one.
+    pub fn taken_port(&self) -> Option<u16> {
+        match self {
+            EngineError::Refused {
+                refusal: StartRefusal::PortTaken,
+                message,
+                ..
+            } => taken_port(message),
+            _ => None,
+        }
+    }
+}
+
+/// The port in "Bind for 127.0.0.1:8080 failed: port is already allocated" or
+/// "listen tcp4 127.0.0.1:8080: bind: address already in use": the first ADDRESS:PORT.
+fn taken_port(message: &str) -> Option<u16> {
+    message.split_whitespace().find_map(|word| {
+        let (address, port) = word.trim_end_matches(':').rsplit_once(':')?;
+        if address.is_empty() {
+            return None;
+        }
+        port.parse().ok()
+    })
 }
 
 /// The engine says why it refused only in words, so they are read here, beside the call.
@@ -327,6 +351,15 @@ mod tests {
             Some(StartRefusal::NetworkGone)
         );
         assert_eq!(classify_start_refusal("no such image"), None);
+        assert_eq!(
+            taken_port("driver failed programming external connectivity on endpoint kdind-x (0123): Bind for 127.0.0.1:8443 failed: port is already allocated"),
+            Some(8443)
+        );
+        assert_eq!(
+            taken_port("listen tcp4 [::1]:8080: bind: address already in use"),
+            Some(8080)
+        );
+        assert_eq!(taken_port("port is already allocated"), None);
         assert_eq!(
             classify_start_refusal("No such image: kdind/node:v1 not found"),
             None

@@ -128,12 +128,13 @@ pub async fn provision<E: NodeEngine>(
             }
             // Only the chosen ports may move; a port the user fixed is theirs to change.
             Some(StartRefusal::PortTaken) => {
-                let message = error.to_string();
+                let taken = error.taken_port();
                 plan.api_port.is_none()
-                    && !plan.node.ports.iter().any(|mapping| {
-                        message.contains(&format!(":{} ", mapping.host_port))
-                            || message.contains(&format!(":{}:", mapping.host_port))
-                    })
+                    && !plan
+                        .node
+                        .ports
+                        .iter()
+                        .any(|mapping| Some(mapping.host_port) == taken)
             }
             // Another run that had created the network failed and removed it while this
             // node was created but not yet started (the engine counts only running members).
